@@ -1,0 +1,1 @@
+"""Sample sources: readers for real data, optics and synthetic generators."""

@@ -1,0 +1,92 @@
+"""The `Dataset` protocol and helpers shared by dataset implementations."""
+
+from pathlib import Path
+from typing import ClassVar
+
+from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.settings import DATA_VARIABLE, data_dir
+
+SPLITS = ("train", "test")
+
+
+class Dataset:
+    """Base class of registered datasets.
+
+    A dataset lists sample ids per split and loads one sample at a time, so
+    large or generated data is never held whole in memory.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Where the data lies; datasets that need files fall back to
+        ``$MMDF_BENCH_DATA/<default_folder>``.
+    seed : int, optional
+        Seed of generated data and of random splits.
+
+    Attributes
+    ----------
+    name, task, summary, citation, licence : str
+    version : str
+        Changes whenever the samples would change; runs on different
+        versions are not compared.
+    default_folder : str
+        Sub-folder of ``$MMDF_BENCH_DATA`` holding the data, if any.
+    card : str
+        Name of the dataset card under ``datasets/`` in the repository.
+    """
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    licence: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    default_folder: ClassVar[str] = ""
+    card: ClassVar[str] = ""
+
+    def __init__(self, *, root=None, seed=0):
+        self.root = Path(root).expanduser() if root is not None else None
+        self.seed = seed
+
+    def sample_ids(self, split):
+        """Return the ids of the samples of `split` ('train' or 'test'), in a fixed order."""
+        raise NotImplementedError
+
+    def load(self, sample_id):
+        """Return the sample called `sample_id`; raise `InvalidInputError` naming the file on bad data."""
+        raise NotImplementedError
+
+    def describe(self):
+        """Return what the results manifest records about this dataset."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "root": str(self.root) if self.root else None,
+            "seed": self.seed,
+            "splits": {split: len(self.sample_ids(split)) for split in SPLITS},
+        }
+
+
+def resolve_root(root, dataset):
+    """Find the folder of `dataset`: the given `root`, else ``$MMDF_BENCH_DATA/<default_folder>``.
+
+    Raises `InvalidInputError` saying where it looked and how to point at the data.
+    """
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise InvalidInputError(f"{dataset.name}: data folder not found: {root}")
+        return root
+    base = data_dir()
+    if base is not None and dataset.default_folder:
+        candidate = base / dataset.default_folder
+        if candidate.is_dir():
+            return candidate
+        looked = f"looked in {candidate}"
+    else:
+        looked = f"{DATA_VARIABLE} is not set"
+    raise InvalidInputError(
+        f"{dataset.name}: data not found ({looked}). Set {DATA_VARIABLE} to a folder holding "
+        f"'{dataset.default_folder or dataset.name}/', or pass the folder as "
+        f"--datasets {dataset.name}=PATH."
+    )

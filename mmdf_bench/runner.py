@@ -1,0 +1,341 @@
+"""Evaluate methods x datasets into one long table of per-sample scores.
+
+`run` is what ``mmdf-bench run`` calls. It writes, into one folder:
+
+``scores.csv``
+    One row per (dataset, method, sample, metric), appended as soon as it is
+    computed, so an interrupted run keeps everything it finished.
+``failures.csv``
+    One row per thing that went wrong (a sample that could not be loaded, a
+    method that raised, a metric that returned NaN) - the run goes on.
+``manifest.json``
+    Versions, git commit, seed, configuration, each component's provider,
+    per-sample times and the failures.
+``leaderboard.md/.csv/.json``
+    Computed from the scores by `mmdf_bench.leaderboard`.
+"""
+
+import csv
+import json
+import math
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mmdf_bench import registry
+from mmdf_bench.errors import MetricUnavailableError, UnknownNameError
+from mmdf_bench.leaderboard import build_leaderboard, write_leaderboard
+from mmdf_bench.provenance import environment, git_commit, package_versions
+from mmdf_bench.tasks import get_task
+
+SCORE_COLUMNS = ["dataset", "method", "sample_id", "group", "metric", "value"]
+FAILURE_COLUMNS = ["dataset", "method", "sample_id", "stage", "error"]
+
+
+@dataclass
+class DatasetSpec:
+    """A dataset name with an optional data folder (``name`` or ``name=PATH``)."""
+
+    name: str
+    root: str = None
+
+    @classmethod
+    def parse(cls, text):
+        name, _, root = text.partition("=")
+        return cls(name.strip(), root.strip() or None)
+
+
+@dataclass
+class RunResult:
+    """What `run` produced: the tables it wrote and where."""
+
+    out_dir: Path
+    scores: pd.DataFrame
+    failures: pd.DataFrame
+    manifest: dict
+    leaderboard: object
+    files: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        """True when nothing failed."""
+        return self.failures.empty
+
+
+class LazySamples:
+    """A read-only sequence that loads each sample when it is accessed."""
+
+    def __init__(self, dataset, sample_ids):
+        self.dataset = dataset
+        self.sample_ids = list(sample_ids)
+
+    def __len__(self):
+        return len(self.sample_ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return LazySamples(self.dataset, self.sample_ids[index])
+        return self.dataset.load(self.sample_ids[index])
+
+    def __iter__(self):
+        for sample_id in self.sample_ids:
+            yield self.dataset.load(sample_id)
+
+
+class _Recorder:
+    """Appends score and failure rows to their CSV files as they arrive."""
+
+    def __init__(self, out_dir):
+        self.scores_path = out_dir / "scores.csv"
+        self.failures_path = out_dir / "failures.csv"
+        self._files = []
+        self.scores = self._open(self.scores_path, SCORE_COLUMNS)
+        self.failures = self._open(self.failures_path, FAILURE_COLUMNS)
+        self.failure_records = []
+        self.timings = []
+
+    def _open(self, path, columns):
+        handle = open(path, "w", newline="", encoding="utf-8")
+        self._files.append(handle)
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        handle.flush()
+        return writer, handle
+
+    def score(self, dataset, method, sample, metric, value):
+        writer, handle = self.scores
+        writer.writerow([dataset, method, sample.sample_id, sample.group, metric, repr(float(value))])
+        handle.flush()
+
+    def failure(self, dataset, method, sample_id, stage, error):
+        message = f"{type(error).__name__}: {error}"
+        record = dict(zip(FAILURE_COLUMNS, [dataset, method, sample_id, stage, message]))
+        self.failure_records.append(record)
+        writer, handle = self.failures
+        writer.writerow(list(record.values()))
+        handle.flush()
+        print(f"mmdf-bench: {stage} failed for {method or '-'} on {dataset}/{sample_id or '-'}: "
+              f"{message}", file=sys.stderr)
+
+    def close(self):
+        for handle in self._files:
+            handle.close()
+
+
+def _build_metrics(names, task):
+    """Instantiate the metrics and find out which ones can run here."""
+    instances, info = {}, {}
+    for name in names:
+        entry = registry.metrics.get(name)
+        component = entry.load()
+        record = {
+            "higher_is_better": bool(component.higher_is_better),
+            "requires_reference": bool(component.requires_reference),
+            "summary": component.summary,
+            "citation": component.citation,
+            "available": True,
+            "reason": None,
+            **entry.provenance(),
+        }
+        try:
+            metric = component()
+            metric.check_available()
+            instances[name] = metric
+        except MetricUnavailableError as error:
+            record.update(available=False, reason=str(error))
+        except Exception as error:  # a broken metric must not stop the run
+            record.update(available=False, reason=f"{type(error).__name__}: {error}")
+        info[name] = record
+    return instances, info
+
+
+def evaluate_method(task, method, method_name, dataset_name, samples, metrics, recorder, *,
+                    output_dir=None, progress=True):
+    """Run one built method on loaded samples and score every output.
+
+    Failures of one sample (prediction or a metric) are recorded and skipped.
+    """
+    bar = tqdm(samples, desc=f"{dataset_name} | {method_name}", unit="sample",
+               file=sys.stderr, disable=not progress, leave=False)
+    for sample in bar:
+        started = time.perf_counter()
+        try:
+            output = task.predict(method, sample)
+        except Exception as error:
+            recorder.failure(dataset_name, method_name, sample.sample_id, "predict", error)
+            continue
+        seconds = time.perf_counter() - started
+        recorder.timings.append({"dataset": dataset_name, "method": method_name,
+                                 "sample_id": sample.sample_id, "seconds": seconds})
+        if output_dir is not None:
+            try:
+                task.save_output(output, output_dir / method_name / sample.sample_id)
+            except Exception as error:
+                recorder.failure(dataset_name, method_name, sample.sample_id, "save-output", error)
+        for metric_name, metric in metrics.items():
+            if not metric.applies_to(sample):
+                continue
+            try:
+                value = float(metric.compute(output, sample))
+                if math.isnan(value):
+                    raise ValueError(f"{metric_name} returned NaN")
+            except Exception as error:
+                recorder.failure(dataset_name, method_name, sample.sample_id,
+                                 f"metric:{metric_name}", error)
+                continue
+            recorder.score(dataset_name, method_name, sample, metric_name, value)
+
+
+def _load_samples(dataset, dataset_name, sample_ids, recorder, *, progress):
+    samples = []
+    for sample_id in tqdm(sample_ids, desc=f"{dataset_name} | loading", unit="sample",
+                          file=sys.stderr, disable=not progress, leave=False):
+        try:
+            samples.append(dataset.load(sample_id))
+        except Exception as error:
+            recorder.failure(dataset_name, None, sample_id, "load", error)
+    return samples
+
+
+def resolve_selection(task_name, *, methods=None, datasets=None, metrics=None):
+    """Turn user patterns into registered names; raises `UnknownNameError` early."""
+    task = get_task(task_name)
+    method_names = registry.methods.select(methods, task=task.name)
+    metric_names = registry.metrics.select(metrics, task=task.name)
+    specs = [DatasetSpec.parse(text) if isinstance(text, str) else text
+             for text in (datasets or task.default_datasets)]
+    for spec in specs:
+        registry.datasets.select([spec.name], task=task.name)
+    labels = [spec.name for spec in specs]
+    duplicates = {label for label in labels if labels.count(label) > 1}
+    if duplicates:
+        raise UnknownNameError(f"dataset(s) given twice: {', '.join(sorted(duplicates))}")
+    return task, method_names, specs, metric_names
+
+
+def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, limit=None,
+        save_outputs=False, progress=True, method_options=None):
+    """Evaluate methods on datasets for one task and write the results folder.
+
+    Parameters
+    ----------
+    task : str
+        Task name ("fusion").
+    methods, metrics : list of str, optional
+        Names or shell-style patterns; all of the task's by default.
+    datasets : list of str, optional
+        ``name`` or ``name=PATH``; the task's default datasets by default.
+    out_dir : str or Path
+        Results folder (created).
+    seed : int, optional
+        Seed for training and bootstrap resampling. Dataset contents do not
+        depend on it, so runs with different seeds stay comparable.
+    limit : int, optional
+        Evaluate only the first `limit` test samples of each dataset.
+    save_outputs : bool, optional
+        Also write every method output as an image under ``outputs/``.
+    progress : bool, optional
+        Show progress bars on stderr.
+    method_options : dict, optional
+        ``{method name: {option: value}}`` passed to the method constructors.
+
+    Returns
+    -------
+    RunResult
+    """
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    task, method_names, dataset_specs, metric_names = resolve_selection(
+        task, methods=methods, datasets=datasets, metrics=metrics)
+    method_options = method_options or {}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorder = _Recorder(out_dir)
+    metric_instances, metric_info = _build_metrics(metric_names, task)
+    for name, info in metric_info.items():
+        if not info["available"]:
+            print(f"mmdf-bench: metric {name} unavailable: {info['reason']}", file=sys.stderr)
+
+    manifest = {
+        "mmdf_bench_results": 1,
+        "task": task.name,
+        "started": started_at.isoformat(timespec="seconds"),
+        "seed": seed,
+        "limit": limit,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "environment": environment(),
+        "datasets": {},
+        "methods": {},
+        "metrics": metric_info,
+        "primary_metrics": list(task.primary_metrics),
+    }
+    try:
+        for spec in dataset_specs:
+            _run_dataset(task, spec, method_names, metric_instances, recorder, manifest,
+                         seed=seed, limit=limit, save_outputs=save_outputs, out_dir=out_dir,
+                         progress=progress, method_options=method_options)
+    except KeyboardInterrupt:
+        manifest["interrupted"] = True
+        print("mmdf-bench: interrupted; keeping what was finished", file=sys.stderr)
+    finally:
+        recorder.close()
+        manifest["failures"] = recorder.failure_records
+        manifest["timings"] = recorder.timings
+        manifest["seconds"] = round(time.perf_counter() - started, 3)
+        with open(out_dir / "manifest.json", "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2, default=str)
+
+    scores = pd.read_csv(recorder.scores_path, dtype={"sample_id": str, "group": str})
+    failures = pd.read_csv(recorder.failures_path, dtype=str)
+    leaderboard = build_leaderboard(
+        scores, metrics=metric_info, failures=failures,
+        seconds=pd.DataFrame(recorder.timings, columns=["dataset", "method", "sample_id", "seconds"]),
+        primary_metrics=task.primary_metrics, seed=seed)
+    files = write_leaderboard(leaderboard, out_dir)
+    return RunResult(out_dir, scores, failures, manifest, leaderboard, files)
+
+
+def _run_dataset(task, spec, method_names, metrics, recorder, manifest, *, seed, limit,
+                 save_outputs, out_dir, progress, method_options):
+    name = spec.name
+    try:
+        dataset = registry.datasets.create(name, root=spec.root)
+        test_ids = dataset.sample_ids("test")
+        train_ids = dataset.sample_ids("train")
+    except Exception as error:
+        recorder.failure(name, None, None, "dataset", error)
+        return
+    if limit is not None:
+        test_ids = test_ids[:limit]
+    manifest["datasets"][name] = {**dataset.describe(), "evaluated": len(test_ids),
+                                  **registry.datasets.get(name).provenance()}
+    samples = _load_samples(dataset, name, test_ids, recorder, progress=progress)
+    train = LazySamples(dataset, train_ids)
+    for method_name in method_names:
+        entry = registry.methods.get(method_name)
+        record = manifest["methods"].setdefault(method_name, {**entry.provenance()})
+        try:
+            method = entry.load()(**method_options.get(method_name, {}))
+            record["config"] = method.config()
+            record["summary"] = method.summary
+            record["citation"] = method.citation
+            if method.weights_source:
+                record["weights_source"] = method.weights_source
+            if method.needs_training():
+                fit_started = time.perf_counter()
+                method.fit(train, seed=seed)
+                record.setdefault("fit_seconds", {})[name] = round(time.perf_counter() - fit_started, 3)
+        except Exception as error:
+            recorder.failure(name, method_name, None, "build", error)
+            traceback.print_exc(file=sys.stderr)
+            continue
+        evaluate_method(task, method, method_name, name, samples, metrics, recorder,
+                        output_dir=out_dir / "outputs" / name if save_outputs else None,
+                        progress=progress)

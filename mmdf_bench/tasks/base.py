@@ -1,0 +1,81 @@
+"""What every task shares: the `Task` description and the method base class."""
+
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+
+class Method:
+    """Base class of every method, classical or deep, built-in or third-party.
+
+    Subclasses set the class attributes below and implement the task's
+    prediction (``fuse`` for fusion). Options are keyword arguments of
+    ``__init__``; `config` reports them for the results manifest.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (lower case, dashes).
+    task : str
+        The task the method solves.
+    summary : str
+        One line shown by ``mmdf-bench list``.
+    citation : str
+        The reference to cite for the method.
+    weights_source : str
+        For methods with pretrained or trained weights: where they come from.
+    """
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    weights_source: ClassVar[str] = ""
+
+    def fit(self, train_samples, *, seed=0):
+        """Learn from (or calibrate on) the train split. Does nothing by default.
+
+        Parameters
+        ----------
+        train_samples : sequence of samples
+            Loaded lazily: a method that does not iterate it costs nothing.
+        seed : int
+            The run seed; all randomness must derive from it.
+        """
+        return self
+
+    @classmethod
+    def needs_training(cls):
+        """True when the subclass overrides `fit`."""
+        return cls.fit is not Method.fit
+
+    def config(self):
+        """Return the options this instance was built with (JSON-serialisable)."""
+        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything the runner needs to know about one task.
+
+    Attributes
+    ----------
+    name : str
+    method_base : type
+        The class every method of the task derives from (or quacks like).
+    predict : callable
+        ``predict(method, sample) -> output``; validates the output.
+    save_output : callable
+        ``save_output(output, path_without_suffix)`` writes the output for a person to open.
+    default_datasets : tuple of str
+    primary_metrics : tuple of str
+        Metrics the leaderboard sorts by, the first available one wins.
+    """
+
+    name: str
+    method_base: type
+    predict: Callable
+    save_output: Callable
+    default_datasets: tuple = ()
+    primary_metrics: tuple = ()
+    description: str = ""
+    extra: dict = field(default_factory=dict)

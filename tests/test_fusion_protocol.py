@@ -1,0 +1,66 @@
+"""The fusion protocol: sample validation and properties every registered method must have."""
+
+import numpy as np
+import pytest
+from skimage import data
+
+from mmdf_bench import registry
+from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.metrics.full_reference import psnr
+from mmdf_bench.tasks.fusion import TASK, FusionSample
+
+FUSION_METHODS = registry.list_methods(task="fusion")
+# Learned methods reconstruct their input through a network, so "fuses to the
+# plane" holds to within a PSNR rather than exactly.
+LEARNED_MIN_PSNR = 35.0
+
+
+@pytest.fixture(scope="module")
+def plane():
+    image = data.immunohistochemistry()[100:196, 200:312]  # 96 x 112, RGB
+    return (image / 255.0).astype(np.float32)
+
+
+def test_sample_rejects_a_stack_of_one_image():
+    with pytest.raises(InvalidInputError, match="at least 2 images.*specimen-7"):
+        FusionSample(np.zeros((1, 8, 8), np.float32), "specimen-7")
+
+
+def test_sample_rejects_planes_of_different_shapes():
+    with pytest.raises(InvalidInputError, match="one shape"):
+        FusionSample([np.zeros((8, 8)), np.zeros((8, 9))], "odd")
+
+
+def test_sample_rejects_nan_and_names_the_source():
+    stack = np.zeros((2, 8, 8), np.float32)
+    stack[1, 3, 3] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN.*stack-003.tif"):
+        FusionSample(stack, "s", source="stack-003.tif")
+
+
+def test_sample_rejects_a_reference_of_another_shape():
+    with pytest.raises(InvalidInputError, match="reference shape"):
+        FusionSample(np.zeros((2, 8, 8)), "s", reference=np.zeros((8, 7)))
+
+
+@pytest.mark.parametrize("name", FUSION_METHODS)
+@pytest.mark.parametrize("num_planes", [2, 4])
+def test_identical_planes_fuse_to_that_plane(name, num_planes, plane):
+    method = registry.create_method(name)
+    sample = FusionSample(np.repeat(plane[None], num_planes, axis=0), "identical")
+    fused = TASK.predict(method, sample)
+    assert fused.shape == plane.shape and fused.dtype == np.float32
+    if method.weights_source:
+        assert psnr(fused, plane) >= LEARNED_MIN_PSNR
+    else:
+        np.testing.assert_allclose(fused, plane, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", FUSION_METHODS)
+def test_every_method_handles_grey_stacks(name, plane):
+    method = registry.create_method(name)
+    grey = plane.mean(axis=-1)
+    sample = FusionSample(np.stack([grey, grey[::-1], grey[:, ::-1]]), "grey")
+    fused = TASK.predict(method, sample)
+    assert fused.shape == grey.shape
+    assert 0.0 <= fused.min() and fused.max() <= 1.0
