@@ -112,7 +112,14 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``mmdf-bench`` console script."""
-    arguments = build_parser().parse_args(argv)
+    parser = build_parser()
+    # parse_known_args lets the list pattern follow options: `list methods --task fusion 'ifcnn-*'`
+    arguments, extra = parser.parse_known_args(argv)
+    if arguments.command == "list" and arguments.pattern is None and len(extra) == 1 \
+            and not extra[0].startswith("-"):
+        arguments.pattern = extra.pop()
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return arguments.handler(arguments)
     except MmdfBenchError as error:

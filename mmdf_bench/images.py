@@ -5,6 +5,7 @@ Images are ``numpy.float32`` arrays in [0, 1], shaped ``(H, W)`` (grey) or
 Every check names the source (a file or a sample id) in its error message.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,10 @@ def read_image(path):
     if not path.is_file():
         raise InvalidInputError(f"image file not found: {path}")
     try:
-        array = iio.imread(path)
+        with warnings.catch_warnings():
+            # on a corrupt file imageio tries every plugin, some of them deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            array = iio.imread(path)
     except Exception as error:  # imageio raises many types for a bad file
         raise InvalidInputError(f"cannot read image file {path}: {error}") from error
     if array.ndim == 3 and array.shape[-1] == 4:

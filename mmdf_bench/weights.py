@@ -136,6 +136,8 @@ def resolve_weights(weight_file, *, download=None, progress=True):
     if download:
         try:
             return download_file(weight_file, target, progress=progress)
+        except WeightsUnavailableError:
+            raise  # a checksum mismatch says everything already
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             reason = f"downloading {weight_file.url} failed: {error}"
     looked = ", ".join(str(path) for path in places)
@@ -154,23 +156,29 @@ def download_file(weight_file, target, *, progress=True):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(weight_file.url, headers={"User-Agent": "mmdf-bench"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        digest = hashlib.sha256()
-        # write next to the target so the final rename is atomic
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
-            temporary = Path(handle.name)
-            with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
-                      desc=weight_file.file_name, disable=not progress) as bar:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    handle.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-    if not weight_file.matches(digest.hexdigest()):
-        temporary.unlink(missing_ok=True)
-        raise WeightsUnavailableError(
-            f"downloaded {weight_file.url} but its sha256 {digest.hexdigest()} does not match "
-            f"{weight_file.sha256 or weight_file.hash_prefix}; the file was discarded"
-        )
+    temporary = None
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            digest = hashlib.sha256()
+            # write next to the target so the final rename is atomic
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
+                temporary = Path(handle.name)
+                with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
+                          desc=weight_file.file_name, disable=not progress) as bar:
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        handle.write(block)
+                        digest.update(block)
+                        bar.update(len(block))
+        if not weight_file.matches(digest.hexdigest()):
+            raise WeightsUnavailableError(
+                f"downloaded {weight_file.url} but its sha256 {digest.hexdigest()} does not match "
+                f"{weight_file.sha256 or weight_file.hash_prefix}; the file was discarded"
+            )
+    except BaseException:
+        # a partial or wrong download must never be mistaken for the real file later
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        raise
     temporary.replace(target)
     return target

@@ -11,8 +11,10 @@ from mmdf_bench.tasks.fusion import TASK, FusionSample
 
 FUSION_METHODS = registry.list_methods(task="fusion")
 # Learned methods reconstruct their input through a network, so "fuses to the
-# plane" holds to within a PSNR rather than exactly.
-LEARNED_MIN_PSNR = 35.0
+# plane" holds only approximately: measured on this crop, the official IFCNN-MAX
+# weights give 41.9 dB and IFCNN-MEAN 29.4 dB. What must hold exactly is that
+# the number of identical copies does not matter.
+LEARNED_MIN_PSNR = 27.0
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +46,16 @@ def test_sample_rejects_a_reference_of_another_shape():
 
 
 @pytest.mark.parametrize("name", FUSION_METHODS)
-@pytest.mark.parametrize("num_planes", [2, 4])
-def test_identical_planes_fuse_to_that_plane(name, num_planes, plane):
+def test_identical_planes_fuse_to_that_plane(name, plane):
     method = registry.create_method(name)
-    sample = FusionSample(np.repeat(plane[None], num_planes, axis=0), "identical")
-    fused = TASK.predict(method, sample)
-    assert fused.shape == plane.shape and fused.dtype == np.float32
+    fused = {num_planes: TASK.predict(method, FusionSample(
+        np.repeat(plane[None], num_planes, axis=0), "identical")) for num_planes in (2, 4)}
+    assert fused[2].shape == plane.shape and fused[2].dtype == np.float32
+    np.testing.assert_allclose(fused[2], fused[4], atol=1e-5)
     if method.weights_source:
-        assert psnr(fused, plane) >= LEARNED_MIN_PSNR
+        assert psnr(fused[2], plane) >= LEARNED_MIN_PSNR
     else:
-        np.testing.assert_allclose(fused, plane, atol=2e-3)
+        np.testing.assert_allclose(fused[2], plane, atol=2e-3)
 
 
 @pytest.mark.parametrize("name", FUSION_METHODS)

@@ -1,0 +1,201 @@
+"""Multi-focus stacks from a plain folder: one sub-folder or one TIFF per stack.
+
+Layout::
+
+    my-stacks/
+        specimen-a/            a stack as separate images, planes in name order
+            z00.png
+            z01.png
+            z02.png
+        specimen-b.tif         a stack as one multi-page TIFF, planes in page order
+        references/            optional all-in-focus references, one per stack
+            specimen-a.png     named like the stack (any image extension)
+
+The sample id is the sub-folder name or the TIFF file name without its
+extension. Plane images may be PNG, JPEG, TIFF or BMP; other files (notes,
+hidden files) are ignored. References live in their own folder, not beside the
+planes, so that they can never be mistaken for a plane and so that TIFF
+stacks can have one too. All samples are test samples.
+"""
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.images import read_image, validate_stack
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+TIFF_SUFFIXES = (".tif", ".tiff")
+REFERENCE_FOLDER = "references"
+
+
+def _is_image(path):
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_tiff_stack(path):
+    """Read a multi-page TIFF as a list of planes, one per page.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    planes : list of ndarray
+        As stored (integer or float), ``(H, W)`` or ``(H, W, 3)``; RGBA pages
+        lose their alpha channel. A page of colour stored as separate
+        component planes counts as one RGB plane, as its TIFF tags say.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the file when it is missing or cannot be decoded.
+    """
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"TIFF stack not found: {path}")
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            planes = []
+            for page in tiff.pages:
+                plane = page.asarray()
+                if page.axes.startswith("S") and plane.ndim == 3:
+                    # Colour stored as separate component planes.
+                    plane = np.moveaxis(plane, 0, -1)
+                planes.append(plane[..., :3] if plane.ndim == 3 and plane.shape[-1] == 4 else plane)
+    except Exception as error:  # tifffile raises many types for a bad file
+        raise InvalidInputError(f"cannot read TIFF stack {path}: {error}") from error
+    if not planes:
+        # tifffile only logs a warning for a corrupt page index.
+        raise InvalidInputError(f"cannot read TIFF stack {path}: no readable pages")
+    return planes
+
+
+def read_folder_stack(folder):
+    """Read the images of `folder`, sorted by file name, as a validated stack.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the offending file: unreadable, NaN, a shape that differs from
+        the first plane, or a folder with fewer than two images.
+    """
+    folder = Path(folder)
+    paths = sorted(path for path in folder.iterdir() if _is_image(path))
+    if len(paths) < 2:
+        found = f"only {paths[0]}" if paths else "no image files"
+        raise InvalidInputError(f"a stack needs at least 2 images, {folder} holds {found}")
+    planes = []
+    for path in paths:
+        plane = read_image(path)
+        if planes and plane.shape != planes[0].shape:
+            raise InvalidInputError(
+                f"{path}: plane shape {plane.shape} differs from {paths[0].name} with shape {planes[0].shape}"
+            )
+        planes.append(plane)
+    return validate_stack(planes, source=str(folder)), [path.name for path in paths]
+
+
+class FusionFolder(Dataset):
+    """Multi-focus stacks from a folder of sub-folders and multi-page TIFFs.
+
+    See the module docstring for the layout. Without `root`, the folder is
+    ``$MMDF_BENCH_DATA/fusion-folder``.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+    seed : int, optional
+        Unused.
+    """
+
+    name: ClassVar[str] = "fusion-folder"
+    task: ClassVar[str] = "fusion"
+    summary: ClassVar[str] = "your own z-stacks: one sub-folder of images or one multi-page TIFF per stack"
+    citation: ClassVar[str] = ""
+    licence: ClassVar[str] = "that of the user's data"
+    version: ClassVar[str] = "1"
+    default_folder: ClassVar[str] = "fusion-folder"
+    card: ClassVar[str] = "fusion-folder.md"
+
+    def __init__(self, *, root=None, seed=0):
+        super().__init__(root=root, seed=seed)
+        self._index = None
+
+    def _stacks(self):
+        """Map sample id -> path of its sub-folder or TIFF, scanned once."""
+        if self._index is None:
+            root = resolve_root(self.root, self)
+            index = {}
+            for path in sorted(root.iterdir()):
+                if path.name.startswith(".") or path.name == REFERENCE_FOLDER:
+                    continue
+                if path.is_dir():
+                    sample_id = path.name
+                elif path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+                    sample_id = path.stem
+                else:
+                    continue
+                if sample_id in index:
+                    raise InvalidInputError(
+                        f"{self.name}: two stacks are called {sample_id!r}: {index[sample_id]} and {path}"
+                    )
+                index[sample_id] = path
+            if not index:
+                raise InvalidInputError(
+                    f"{self.name}: no stacks in {root}; expected sub-folders of images or multi-page TIFF files"
+                )
+            self._index = index
+        return self._index
+
+    def sample_ids(self, split):
+        if split == "train":
+            return []
+        if split == "test":
+            return list(self._stacks())
+        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train' or 'test'")
+
+    def _reference_path(self, sample_id):
+        folder = resolve_root(self.root, self) / REFERENCE_FOLDER
+        if not folder.is_dir():
+            return None
+        matches = sorted(path for path in folder.iterdir() if _is_image(path) and path.stem == sample_id)
+        if len(matches) > 1:
+            raise InvalidInputError(
+                f"{self.name}: several references for {sample_id!r}: {', '.join(str(path) for path in matches)}"
+            )
+        return matches[0] if matches else None
+
+    def load(self, sample_id):
+        from mmdf_bench.tasks.fusion import FusionSample
+
+        stacks = self._stacks()
+        if sample_id not in stacks:
+            raise InvalidInputError(
+                f"{self.name}: unknown sample id {sample_id!r}; known: {', '.join(stacks) or 'none'}"
+            )
+        path = stacks[sample_id]
+        if path.is_dir():
+            stack, files = read_folder_stack(path)
+        else:
+            stack = validate_stack(read_tiff_stack(path), source=str(path))
+            files = [path.name]
+        reference = None
+        reference_path = self._reference_path(sample_id)
+        if reference_path is not None:
+            reference = read_image(reference_path)
+            if reference.shape != stack.shape[1:]:
+                raise InvalidInputError(
+                    f"{reference_path}: reference shape {reference.shape} differs from the plane shape "
+                    f"{stack.shape[1:]} of {path}"
+                )
+        metadata = {"files": files}
+        if reference_path is not None:
+            metadata["reference_file"] = reference_path.name
+        return FusionSample(stack=stack, sample_id=sample_id, reference=reference, metadata=metadata, source=str(path))
