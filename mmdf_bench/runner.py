@@ -30,12 +30,10 @@ from tqdm.auto import tqdm
 
 from mmdf_bench import registry
 from mmdf_bench.errors import MetricUnavailableError, UnknownNameError
-from mmdf_bench.leaderboard import build_leaderboard, write_leaderboard
+from mmdf_bench.leaderboard import (FAILURE_COLUMNS, SCORE_COLUMNS, build_leaderboard,
+                                    write_leaderboard)
 from mmdf_bench.provenance import environment, git_commit, package_versions
 from mmdf_bench.tasks import get_task
-
-SCORE_COLUMNS = ["dataset", "method", "sample_id", "group", "metric", "value"]
-FAILURE_COLUMNS = ["dataset", "method", "sample_id", "stage", "error"]
 
 
 @dataclass
