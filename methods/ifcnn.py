@@ -152,6 +152,9 @@ class _IFCNN(FusionMethod):
             self._network = load_ifcnn(self.rule)
         return self._network
 
+    def check_available(self):
+        resolve_weights(WEIGHTS[self.rule])
+
     def fuse(self, stack):
         return ifcnn_fuse(stack, network=self.network, normalization=self.normalization,
                           tile_size=self.tile_size)

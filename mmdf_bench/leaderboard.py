@@ -15,7 +15,7 @@ References
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,8 @@ class Leaderboard:
         than two samples are shared).
     unavailable : dict
         Metric name -> reason it could not be computed here.
+    unavailable_methods : dict
+        Method name -> reason it could not run here (e.g. missing weights).
     failures : pandas.DataFrame
         Columns `FAILURE_COLUMNS`; includes non-finite scores (stage ``"score"``).
     seconds : pandas.DataFrame
@@ -70,6 +72,7 @@ class Leaderboard:
     primary_metric: dict
     metrics: dict
     confidence: float
+    unavailable_methods: dict = field(default_factory=dict)
 
 
 def _require_columns(frame, columns, name):
@@ -154,7 +157,7 @@ def _rank_block(block, higher_is_better, options):
 
 
 def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_metrics=(),
-                      confidence=0.95, n_resamples=9999, seed=0):
+                      confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None):
     """Aggregate per-sample scores into a ranked leaderboard.
 
     Parameters
@@ -173,6 +176,8 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     primary_metrics : tuple of str, optional
         The first one a dataset has scores for sorts that dataset's table;
         otherwise the first of `metrics` (in order) it has scores for.
+    unavailable_methods : dict, optional
+        Method name -> reason it could not run here; listed, not ranked.
     confidence, n_resamples, seed
         Passed to `mmdf_bench.stats.bootstrap_mean` and
         `mmdf_bench.stats.paired_difference` for every interval, so the
@@ -224,7 +229,7 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
                    for name, info in metrics.items() if not info.get("available", True)}
     return Leaderboard(rows=rows, unavailable=unavailable, failures=failure_table,
                        seconds=timing, primary_metric=primary, metrics=dict(metrics),
-                       confidence=confidence)
+                       confidence=confidence, unavailable_methods=dict(unavailable_methods or {}))
 
 
 def _decimals(rows):
@@ -338,6 +343,11 @@ def to_markdown(leaderboard):
         parts.append("## Unavailable metrics\n\n" + "\n".join(
             f"- `{name}`: {_escape(reason)}" for name, reason in leaderboard.unavailable.items()
         ) + "\n")
+    if leaderboard.unavailable_methods:
+        parts.append("## Unavailable methods\n\n" + "\n".join(
+            f"- `{name}`: {_escape(reason)}"
+            for name, reason in leaderboard.unavailable_methods.items()
+        ) + "\n")
     if len(failures):
         table = [
             [_escape(r["dataset"]), _escape(r["method"]), _escape(r["sample_id"]),
@@ -408,6 +418,7 @@ def write_leaderboard(leaderboard, out_dir):
         "primary_metric": leaderboard.primary_metric,
         "rows": _records(leaderboard.rows),
         "unavailable": leaderboard.unavailable,
+        "unavailable_methods": leaderboard.unavailable_methods,
         "failures": _records(leaderboard.failures),
         "seconds": _records(leaderboard.seconds),
         "metrics": leaderboard.metrics,

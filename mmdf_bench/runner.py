@@ -29,7 +29,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mmdf_bench import registry
-from mmdf_bench.errors import MetricUnavailableError, UnknownNameError
+from mmdf_bench.errors import MetricUnavailableError, UnknownNameError, WeightsUnavailableError
 from mmdf_bench.leaderboard import (FAILURE_COLUMNS, SCORE_COLUMNS, build_leaderboard,
                                     write_leaderboard)
 from mmdf_bench.provenance import environment, git_commit, package_versions
@@ -295,7 +295,9 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
     leaderboard = build_leaderboard(
         scores, metrics=metric_info, failures=failures,
         seconds=pd.DataFrame(recorder.timings, columns=["dataset", "method", "sample_id", "seconds"]),
-        primary_metrics=task.primary_metrics, seed=seed)
+        primary_metrics=task.primary_metrics, seed=seed,
+        unavailable_methods={name: record["reason"] for name, record in manifest["methods"].items()
+                             if record.get("available") is False})
     files = write_leaderboard(leaderboard, out_dir)
     return RunResult(out_dir, scores, failures, manifest, leaderboard, files)
 
@@ -313,7 +315,7 @@ def _run_dataset(task, spec, method_names, metrics, recorder, manifest, *, seed,
     if limit is not None:
         test_ids = test_ids[:limit]
     manifest["datasets"][name] = {**dataset.describe(), "evaluated": len(test_ids),
-                                  **registry.datasets.get(name).provenance()}
+                                  "provider": registry.datasets.get(name).provenance()}
     samples = _load_samples(dataset, name, test_ids, recorder, progress=progress)
     train = LazySamples(dataset, train_ids)
     for method_name in method_names:
@@ -326,10 +328,16 @@ def _run_dataset(task, spec, method_names, metrics, recorder, manifest, *, seed,
             record["citation"] = method.citation
             if method.weights_source:
                 record["weights_source"] = method.weights_source
+            method.check_available()
             if method.needs_training():
                 fit_started = time.perf_counter()
                 method.fit(train, seed=seed)
                 record.setdefault("fit_seconds", {})[name] = round(time.perf_counter() - fit_started, 3)
+        except WeightsUnavailableError as error:
+            # missing pretrained files make a method unavailable here, not broken
+            record.update(available=False, reason=str(error))
+            print(f"mmdf-bench: method {method_name} unavailable: {error}", file=sys.stderr)
+            continue
         except Exception as error:
             recorder.failure(name, method_name, None, "build", error)
             traceback.print_exc(file=sys.stderr)

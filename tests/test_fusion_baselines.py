@@ -194,3 +194,17 @@ def test_single_plane_is_rejected(name):
 def test_bad_options_are_rejected(call):
     with pytest.raises(InvalidInputError):
         call(np.zeros((2, 8, 8), dtype=np.float32))
+
+
+def test_max_abs_takes_each_pixel_from_the_plane_with_more_detail():
+    from baselines.fusion import fuse_max_abs
+
+    rng = np.random.default_rng(3)
+    texture = rng.random((40, 40)).astype(np.float32)
+    flat = np.full_like(texture, texture.mean())
+    left_sharp = np.concatenate([texture[:, :20], flat[:, 20:]], axis=1)
+    right_sharp = np.concatenate([flat[:, :20], texture[:, 20:]], axis=1)
+    fused = fuse_max_abs(np.stack([left_sharp, right_sharp]), sigma=2.0)
+    # away from the seam (where the blur of one half leaks into the other) the texture is recovered
+    np.testing.assert_allclose(fused[:, :14], texture[:, :14], atol=1e-6)
+    np.testing.assert_allclose(fused[:, 26:], texture[:, 26:], atol=1e-6)

@@ -142,3 +142,27 @@ def test_missing_dataset_folder_is_a_failure_row_not_a_crash(tmp_path):
                  metrics=["std"], out_dir=tmp_path / "out", progress=False)
     assert not result.ok
     assert str(missing) in result.failures["error"].item()
+
+
+def test_save_outputs_writes_every_fused_image(toy_registry, tmp_path):
+    from mmdf_bench.images import read_image
+
+    run("fusion", methods=["toy-perfect"], datasets=["toy-stacks"], metrics=["toy-mae"],
+        out_dir=tmp_path, save_outputs=True, progress=False)
+    written = sorted(path.name for path in (tmp_path / "outputs" / "toy-stacks" / "toy-perfect").iterdir())
+    assert written == [f"test-{index}.png" for index in range(5)]
+    saved = read_image(tmp_path / "outputs" / "toy-stacks" / "toy-perfect" / "test-0.png")
+    np.testing.assert_allclose(saved, ToyStacks().load("test-0").reference, atol=1 / 255)
+
+
+def test_a_method_without_its_weights_is_unavailable_not_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMDF_BENCH_WEIGHTS", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("MMDF_BENCH_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("MMDF_BENCH_OFFLINE", "1")
+    result = run("fusion", methods=["ifcnn-max", "average"], metrics=["std"], limit=2,
+                 out_dir=tmp_path / "out", progress=False)
+    assert result.ok  # unavailable is not a failure
+    assert set(result.scores.method) == {"average"}
+    assert result.manifest["methods"]["ifcnn-max"]["available"] is False
+    board = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "## Unavailable methods" in board and "IFCNN-MAX.pth" in board

@@ -131,7 +131,7 @@ class Lytro(Dataset):
         if split == "train":
             return []
         if split == "test":
-            resolve_root(self.root, self)  # a missing folder is one clear error, not 24
+            self.root = resolve_root(self.root, self)  # one clear error, not 24
             pairs = [f"pair-{index:02d}" for index in range(1, NUM_PAIRS + 1)]
             triples = [f"triple-{index:02d}" for index in range(1, NUM_TRIPLES + 1)]
             return pairs + triples

@@ -43,6 +43,15 @@ class Method:
         """
         return self
 
+    def check_available(self):
+        """Raise `WeightsUnavailableError` when the method cannot run here.
+
+        Called once by the runner after construction; methods with
+        pretrained files resolve them here so that missing weights make the
+        method *unavailable* (reported with the reason) rather than failing
+        on every sample.
+        """
+
     @classmethod
     def needs_training(cls):
         """True when the subclass overrides `fit`."""
