@@ -11,6 +11,7 @@ from mmdf_bench.errors import UnknownNameError
 #: Task name -> module that defines ``TASK``. Modules are imported on demand.
 TASK_MODULES = {
     "fusion": "mmdf_bench.tasks.fusion",
+    "focus": "mmdf_bench.tasks.focus",
 }
 
 

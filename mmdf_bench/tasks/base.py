@@ -1,6 +1,6 @@
 """What every task shares: the `Task` description and the method base class."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 
@@ -78,6 +78,9 @@ class Task:
     default_datasets : tuple of str
     primary_metrics : tuple of str
         Metrics the leaderboard sorts by, the first available one wins.
+    describe_sample : callable, optional
+        ``describe_sample(sample) -> dict`` of per-sample facts kept in
+        ``samples.csv``; a ``subset`` key makes the leaderboard break results down by it.
     """
 
     name: str
@@ -87,4 +90,4 @@ class Task:
     default_datasets: tuple = ()
     primary_metrics: tuple = ()
     description: str = ""
-    extra: dict = field(default_factory=dict)
+    describe_sample: Callable = None

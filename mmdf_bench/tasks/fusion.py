@@ -88,6 +88,11 @@ def save_output(fused, path):
     write_image(f"{path}.png", fused)
 
 
+def describe_sample(sample):
+    """Per-sample facts the runner keeps in ``samples.csv``."""
+    return {"num_planes": sample.num_planes, "has_reference": sample.reference is not None}
+
+
 TASK = Task(
     name="fusion",
     method_base=FusionMethod,
@@ -96,4 +101,5 @@ TASK = Task(
     default_datasets=("synthetic-brightfield-fusion",),
     primary_metrics=("ssim", "qabf", "brisque"),
     description="multi-focus fusion of a z-stack into one all-in-focus image",
+    describe_sample=describe_sample,
 )

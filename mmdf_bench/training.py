@@ -1,0 +1,151 @@
+"""Profiles and cached checkpoints for methods that learn.
+
+Every deep method declares three hyper-parameter *profiles*:
+
+``smoke``
+    seconds on a CPU: proves the training loop runs (tests).
+``cpu``
+    minutes on 2 CPU cores: the default of ``mmdf-bench run``.
+``paper``
+    the hyper-parameters published in the MMDF paper, for a GPU.
+
+A trained model is cached under
+``<cache>/checkpoints/<method>/<profile>/<dataset>-v<version>-<hash>.pt``
+where the hash covers the method's configuration, its hyper-parameters and
+the seed, so a run reuses a checkpoint only when it would have produced the
+same one. `fit_or_load` is what the runner and ``mmdf-bench train`` call.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.settings import cache_dir
+from mmdf_bench.tasks.base import Method
+
+PROFILES = ("smoke", "cpu", "paper")
+DEFAULT_PROFILE = "cpu"
+
+
+class TrainableMethod(Method):
+    """Mixin for methods with a training loop, profiles and a saveable state.
+
+    Subclasses define `profiles` (profile name -> hyper-parameter dict),
+    implement `fit` (train from scratch with ``self.hyperparameters``),
+    `state_dict` and `load_state_dict`. Keyword `overrides` replace single
+    hyper-parameters of the chosen profile.
+
+    Parameters
+    ----------
+    profile : {"smoke", "cpu", "paper"}
+    **overrides
+        Hyper-parameters that replace the profile's values.
+    """
+
+    profiles: ClassVar[dict] = {}
+
+    def __init__(self, *, profile=DEFAULT_PROFILE, **overrides):
+        if profile not in self.profiles:
+            raise InvalidInputError(
+                f"{self.name}: unknown profile {profile!r}; choose one of {', '.join(self.profiles)}")
+        unknown = set(overrides) - set(self.profiles[profile])
+        if unknown:
+            raise InvalidInputError(
+                f"{self.name}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self.profiles[profile]))}")
+        self.profile = profile
+        self.hyperparameters = {**self.profiles[profile], **overrides}
+
+    def state_dict(self):
+        """Everything needed to predict without training again (picklable by torch.save)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state):
+        """Restore what `state_dict` returned."""
+        raise NotImplementedError
+
+
+@dataclass
+class TrainingRecord:
+    """How a trainable method got its weights in this run."""
+
+    checkpoint: str
+    cached: bool
+    seconds: float
+    profile: str
+
+    def as_dict(self):
+        return {"checkpoint": self.checkpoint, "cached": self.cached,
+                "training_seconds": round(self.seconds, 3), "profile": self.profile}
+
+
+def config_hash(method, *, seed):
+    """Short hash of everything that determines a trained model."""
+    payload = json.dumps({"config": method.config(), "seed": seed, "class": type(method).__qualname__},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def checkpoint_path(method, method_name, dataset, *, seed):
+    """Where the checkpoint of `method` trained on `dataset` with `seed` is cached."""
+    dataset_key = f"{dataset.name}-v{dataset.version}"
+    return (cache_dir() / "checkpoints" / method_name / method.profile
+            / f"{dataset_key}-{config_hash(method, seed=seed)}.pt")
+
+
+def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=False):
+    """Load the cached checkpoint of `method`, or train it and cache the result.
+
+    Parameters
+    ----------
+    method : TrainableMethod
+    method_name : str
+        Registry name (the cache folder).
+    dataset : Dataset
+        Provides the name and version of the training data.
+    train_samples : sequence
+        The train split, loaded lazily.
+    seed : int
+    retrain : bool
+        Train even when a checkpoint exists (and replace it).
+
+    Returns
+    -------
+    TrainingRecord
+    """
+    import torch
+
+    path = checkpoint_path(method, method_name, dataset, seed=seed)
+    if path.is_file() and not retrain:
+        method.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        return TrainingRecord(str(path), True, 0.0, method.profile)
+    if len(train_samples) == 0:
+        raise InvalidInputError(
+            f"{method_name} needs training but dataset {dataset.name} has no train split; "
+            f"train it on another dataset first (`mmdf-bench train --method {method_name} "
+            f"--dataset DATASET`)")
+    started = time.perf_counter()
+    method.fit(train_samples, seed=seed)
+    seconds = time.perf_counter() - started
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".part")
+    torch.save(method.state_dict(), temporary)
+    temporary.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
+    return TrainingRecord(str(path), False, seconds, method.profile)
+
+
+def find_checkpoint(method, method_name, *, seed=0):
+    """Return the newest cached checkpoint of `method` for any dataset, or None.
+
+    Used to evaluate a trained method on data without a train split (Lytro,
+    real folders): the model trained on the embedded data is reused.
+    """
+    folder = cache_dir() / "checkpoints" / method_name / method.profile
+    suffix = f"-{config_hash(method, seed=seed)}.pt"
+    candidates = sorted(folder.glob(f"*{suffix}"), key=lambda path: path.stat().st_mtime) \
+        if folder.is_dir() else []
+    return candidates[-1] if candidates else None
