@@ -2,6 +2,9 @@
 
 ``mmdf-bench run --task fusion``       evaluate and print a leaderboard
 ``mmdf-bench list methods [PATTERN]``  what is registered (no torch import)
+``mmdf-bench train --method M``        train a deep method and cache its checkpoint
+``mmdf-bench focus-map IMAGE ...``     tile map of predicted defocus levels
+``mmdf-bench stack-from-video VIDEO``  z-scan video -> folder of planes
 
 Exit status: 0 success; 1 the run finished but something failed (see the
 leaderboard's failure section); 2 bad usage (unknown name, bad option).
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from mmdf_bench import __version__
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.training import DEFAULT_PROFILE, PROFILES
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
@@ -41,7 +45,10 @@ def _add_run(subparsers):
     parser.add_argument("--out", type=Path, help="results folder")
     parser.add_argument("--seed", type=int, default=0, help="seed for training and bootstrap (default 0)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test samples per dataset")
-    parser.add_argument("--save-outputs", action="store_true", help="write every output image")
+    parser.add_argument("--save-outputs", action="store_true", help="write every method output")
+    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                        help="hyper-parameter profile of deep methods (default cpu); missing "
+                             "checkpoints are trained first")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_run)
 
@@ -56,7 +63,8 @@ def _run(arguments):
     result = run(arguments.task, methods=_split(arguments.methods),
                  datasets=_split(arguments.datasets), metrics=_split(arguments.metrics),
                  out_dir=out, seed=arguments.seed, limit=arguments.limit,
-                 save_outputs=arguments.save_outputs, progress=not arguments.quiet)
+                 save_outputs=arguments.save_outputs, progress=not arguments.quiet,
+                 profile=arguments.profile)
     print(to_markdown(result.leaderboard))
     print(f"\nResults written to {result.out_dir}/ "
           f"({', '.join(sorted(path.name for path in result.files.values()))}, scores.csv, manifest.json)")
@@ -99,6 +107,99 @@ def _list(arguments):
     return EXIT_OK
 
 
+def _add_train(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train a deep method and cache its checkpoint",
+        description="Train METHOD on the train split of DATASET with a hyper-parameter profile; "
+                    "the checkpoint is cached where `run` finds it.")
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--dataset", help="NAME[=PATH] (default: the task's embedded data)")
+    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
+    parser.set_defaults(handler=_train)
+
+
+def _train(arguments):
+    from mmdf_bench import registry
+    from mmdf_bench.runner import DatasetSpec, LazySamples, build_method
+    from mmdf_bench.tasks import get_task
+    from mmdf_bench.training import TrainableMethod, fit_or_load
+
+    method = build_method(arguments.method, profile=arguments.profile)
+    if not isinstance(method, TrainableMethod):
+        raise MmdfBenchError(f"{arguments.method} has nothing to train (it is not a deep method)")
+    task = get_task(method.task)
+    spec = DatasetSpec.parse(arguments.dataset or task.default_datasets[0])
+    registry.datasets.select([spec.name], task=task.name)
+    dataset = registry.datasets.create(spec.name, root=spec.root)
+    train = LazySamples(dataset, dataset.sample_ids("train"))
+    record = fit_or_load(method, arguments.method, dataset, train, seed=arguments.seed,
+                         retrain=arguments.retrain)
+    state = "found in the cache" if record.cached else f"trained in {record.seconds:.1f} s"
+    print(f"{arguments.method} ({record.profile} profile) on {dataset.name}: {state}\n"
+          f"checkpoint: {record.checkpoint}")
+    return EXIT_OK
+
+
+def _add_focus_map(subparsers):
+    parser = subparsers.add_parser(
+        "focus-map", help="colour an image's tiles by predicted defocus level and certainty",
+        description="Tile IMAGE, predict each tile's focus with METHOD and write a picture "
+                    "(tile colour = level, opacity = certainty) and the per-tile values as CSV.")
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output PNG; the CSV goes beside it")
+    parser.add_argument("--tile", type=int, default=84, help="tile size in pixels (default 84)")
+    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=_focus_map)
+
+
+def _focus_map(arguments):
+    from mmdf_bench import registry
+    from mmdf_bench.focus_map import focus_map, focus_map_table, render_focus_map
+    from mmdf_bench.images import read_image, write_image
+    from mmdf_bench.runner import build_method, prepare_method
+    from mmdf_bench.tasks import get_task
+
+    image = read_image(arguments.image)
+    registry.methods.select([arguments.method], task="focus")
+    method = build_method(arguments.method, profile=arguments.profile)
+    task = get_task("focus")
+    dataset = registry.datasets.create(task.default_datasets[0])
+    # classical methods calibrate, deep ones load (or train) their checkpoint, on the embedded data
+    prepare_method(task, method, arguments.method, dataset, dataset.sample_ids("train"),
+                   seed=arguments.seed)
+    result = focus_map(image, method, tile=arguments.tile)
+    write_image(arguments.out, render_focus_map(image, result))
+    table_path = arguments.out.with_suffix(".csv")
+    focus_map_table(result).to_csv(table_path, index=False)
+    print(f"focus map: {arguments.out}\nper-tile values: {table_path}")
+    return EXIT_OK
+
+
+def _add_stack_from_video(subparsers):
+    parser = subparsers.add_parser(
+        "stack-from-video", help="turn a z-scan video into a folder of focal planes",
+        description="Read VIDEO, find the sharpest frame with a focus measure and write "
+                    "--planes frames around it as plane_000.png, ... into DIR.")
+    parser.add_argument("video", type=Path)
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--planes", type=int, default=11, help="number of planes (default 11)")
+    parser.set_defaults(handler=_stack_from_video)
+
+
+def _stack_from_video(arguments):
+    from mmdf_bench.data.zstack import stack_from_video, write_stack
+
+    stack, frames, _ = stack_from_video(arguments.video, num_planes=arguments.planes)
+    paths = write_stack(stack, arguments.out)
+    print(f"{len(paths)} planes from frames {', '.join(str(index) for index in frames)} "
+          f"written to {arguments.out}")
+    return EXIT_OK
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmdf-bench",
@@ -107,6 +208,9 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
     _add_list(subparsers)
+    _add_train(subparsers)
+    _add_focus_map(subparsers)
+    _add_stack_from_video(subparsers)
     return parser
 
 

@@ -1,41 +1,50 @@
-"""Leaderboards: per-sample scores -> ranked means with confidence intervals.
+"""Leaderboards: per-sample scores -> ranked summaries with confidence intervals.
 
 The runner's long table (one row per dataset, method, sample and metric) is
-reduced here to one row per (dataset, metric, method) holding the mean, its
-bootstrap confidence interval, the rank, and whether the method can be told
-apart from the best one. `to_markdown` prints it for people, `write_leaderboard`
-also stores CSV and JSON for programs (regression checks, reports).
+reduced here to one row per (dataset, metric, method) holding the metric
+value, its bootstrap confidence interval, the rank, and whether the method
+can be told apart from the best one. Most metrics are means of per-sample
+scores; metrics that are not (balanced accuracy, F1) arrive as per-sample
+components (rows ``"<metric>:<component>"``) and are pooled through their
+aggregator. When the samples come in subsets (clean and artefact patches),
+each subset also gets its own table. `to_markdown` prints the result for
+people, `write_leaderboard` also stores CSV and JSON for programs (both live
+in `mmdf_bench.leaderboard_render`).
 
 References
 ----------
 .. [1] B. Efron and R. J. Tibshirani, "An Introduction to the Bootstrap",
        Chapman & Hall, 1993.
-.. [2] https://github.com/astanin/python-tabulate (pipe tables)
 """
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.stats import bootstrap_mean, paired_difference
+from mmdf_bench.leaderboard_render import to_markdown, write_leaderboard
+from mmdf_bench.stats import (bootstrap_mean, bootstrap_statistic, paired_difference,
+                              paired_statistic_difference)
 
-__all__ = ["Leaderboard", "build_leaderboard", "to_markdown", "write_leaderboard"]
+__all__ = ["Leaderboard", "build_leaderboard", "subset_dataset_name", "to_markdown",
+           "write_leaderboard"]
 
 SCORE_COLUMNS = ("dataset", "method", "sample_id", "group", "metric", "value")
 FAILURE_COLUMNS = ("dataset", "method", "sample_id", "stage", "error")
 SECONDS_COLUMNS = ("dataset", "method", "sample_id", "seconds")
+SAMPLE_COLUMNS = ("dataset", "sample_id", "subset")
 ROW_COLUMNS = (
     "dataset", "metric", "method", "n", "n_groups", "mean", "ci_low", "ci_high", "ci_method",
     "rank", "best", "tied_with_best", "diff_to_best_low", "diff_to_best_high", "higher_is_better",
 )
+UNDEFINED_COLUMNS = ("dataset", "metric", "method", "n", "n_groups", "value")
 _KEY = ["dataset", "method", "sample_id", "metric"]
-_ERROR_CHARS = 200
+
+
+def _empty(columns):
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
 
 
 @dataclass
@@ -45,24 +54,38 @@ class Leaderboard:
     Attributes
     ----------
     rows : pandas.DataFrame
-        One row per (dataset, metric, method); columns `ROW_COLUMNS`. ``n``
-        counts samples, ``n_groups`` the resampled groups; ``rank`` 1 is best
-        (ties share the lowest rank); ``diff_to_best_*`` bound the paired
-        difference ``method - best`` (NaN for the best itself and when fewer
-        than two samples are shared).
+        One row per (dataset, metric, method); columns `ROW_COLUMNS`. ``mean``
+        holds the metric value (the mean of per-sample scores, or the pooled
+        value of a component metric); ``n`` counts samples, ``n_groups`` the
+        resampled groups; ``rank`` 1 is best (ties share the lowest rank);
+        ``diff_to_best_*`` bound the paired difference ``method - best`` (NaN
+        for the best itself and when fewer than two samples are shared).
+        Subset tables appear as datasets named by `subset_dataset_name`.
     unavailable : dict
         Metric name -> reason it could not be computed here.
-    unavailable_methods : dict
-        Method name -> reason it could not run here (e.g. missing weights).
     failures : pandas.DataFrame
         Columns `FAILURE_COLUMNS`; includes non-finite scores (stage ``"score"``).
     seconds : pandas.DataFrame
-        Columns dataset, method, mean_seconds (per sample), n.
+        Columns dataset, method, mean_seconds (per sample), n; subsets included.
     primary_metric : dict
         Dataset -> the metric its table is sorted by.
     metrics : dict
         The metric descriptions the leaderboard was built with.
     confidence : float
+    unavailable_methods : dict
+        Method name -> reason it could not run here (e.g. missing weights).
+    pooled_metrics : tuple of str
+        Metrics computed from pooled components rather than as means.
+    subsets : dict
+        Subset dataset name -> ``{"dataset": parent, "subset": name}``, in
+        table order.
+    undefined : pandas.DataFrame
+        Columns `UNDEFINED_COLUMNS`: (dataset, metric, method) whose value is
+        not finite on those samples (e.g. balanced accuracy of a one-class
+        subset); they have no row in `rows` and are neither ranked nor
+        compared.
+    samples : pandas.DataFrame
+        Columns `SAMPLE_COLUMNS` of the samples that belong to a subset table.
     """
 
     rows: pd.DataFrame
@@ -73,22 +96,59 @@ class Leaderboard:
     metrics: dict
     confidence: float
     unavailable_methods: dict = field(default_factory=dict)
+    pooled_metrics: tuple = ()
+    subsets: dict = field(default_factory=dict)
+    undefined: pd.DataFrame = field(default_factory=lambda: _empty(UNDEFINED_COLUMNS))
+    samples: pd.DataFrame = field(default_factory=lambda: _empty(SAMPLE_COLUMNS))
+
+
+def subset_dataset_name(dataset, subset):
+    """Name of the table that restricts `dataset` to one subset of its samples."""
+    return f"{dataset} [subset={subset}]"
 
 
 def _require_columns(frame, columns, name):
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise InvalidInputError(f"{name} table lacks column(s) {missing}; has {list(frame.columns)}")
+        raise InvalidInputError(
+            f"{name} table lacks column(s) {missing}; has {list(frame.columns)}")
 
 
 def _table(frame, columns, name):
     if frame is None or len(frame) == 0:
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+        return _empty(columns)
     _require_columns(frame, columns, name)
     return frame.loc[:, list(columns)].reset_index(drop=True)
 
 
-def _split_scores(scores, metrics):
+def _name_components(frame, aggregators):
+    """The metric each row belongs to (``base``) and its component (None for plain rows)."""
+    base, component = [], []
+    for name in frame["metric"].astype(str):
+        head, colon, tail = name.partition(":")
+        pooled = bool(colon) and head in aggregators
+        base.append(head if pooled else name)
+        component.append(tail if pooled else None)
+    base = pd.Series(base, index=frame.index, dtype=object)
+    component = pd.Series(component, index=frame.index, dtype=object)
+    pooled = component.notna()
+    plain_rows = frame["metric"].isin(list(aggregators))
+    if plain_rows.any():
+        raise InvalidInputError(
+            f"metric(s) {sorted(set(frame.loc[plain_rows, 'metric']))} are pooled from "
+            "components but have plain score rows; expected rows named '<metric>:<component>'"
+        )
+    for name, (components, _) in aggregators.items():
+        stray = set(component[pooled & (base == name)]) - set(components)
+        if stray:
+            raise InvalidInputError(
+                f"metric {name} has score rows for unknown component(s) {sorted(stray)}; "
+                f"its components are {list(components)}"
+            )
+    return base, component
+
+
+def _split_scores(scores, metrics, aggregators):
     """Validated scores of available metrics, and non-finite scores as failure rows."""
     _require_columns(scores, [c for c in SCORE_COLUMNS if c != "group"], "scores")
     frame = scores.copy()
@@ -97,15 +157,16 @@ def _split_scores(scores, metrics):
     frame["group"] = group.where(group.notna(), frame["sample_id"]).astype(str)
     frame["value"] = pd.to_numeric(frame["value"], errors="raise").astype(np.float64)
     frame = frame.loc[:, list(SCORE_COLUMNS)]
+    frame["base"], frame["component"] = _name_components(frame, aggregators)
 
-    unknown = sorted(set(frame["metric"]) - set(metrics))
+    unknown = sorted(set(frame["base"]) - set(metrics))
     if unknown:
         raise InvalidInputError(
             f"scores hold metric(s) {unknown} missing from `metrics`, so their direction "
             "(higher or lower is better) is unknown"
         )
     available = {name for name, info in metrics.items() if info.get("available", True)}
-    frame = frame[frame["metric"].isin(available)]
+    frame = frame[frame["base"].isin(available)]
 
     duplicated = frame.duplicated(_KEY, keep=False)
     if duplicated.any():
@@ -125,18 +186,64 @@ def _split_scores(scores, metrics):
     return frame.loc[finite].reset_index(drop=True), bad_rows.reset_index(drop=True)
 
 
-def _rank_block(block, higher_is_better, options):
-    """Rows of one (dataset, metric): CI per method, ranks, ties with the best."""
-    wide = block.pivot(index="sample_id", columns="method", values="value")
-    group = block.groupby("sample_id")["group"].first().reindex(wide.index)
-    records = {}
-    for method in wide.columns:
-        present = wide[method].notna()
-        interval = bootstrap_mean(wide[method][present], groups=group[present], **options)
+def _as_statistic(components, aggregate):
+    """A metric's ``aggregate(dict of sums, count)`` as a ``statistic(sums (..., k), counts)``."""
+    def statistic(sums, counts):
+        return aggregate({name: sums[..., i] for i, name in enumerate(components)}, counts)
+
+    return statistic
+
+
+def _method_tables(block, components):
+    """Method -> per-sample component values (sample_id x components), complete rows only."""
+    if components is None:
+        block = block.assign(component="value")
+        components = ("value",)
+    tables = {}
+    for method, rows in block.groupby("method", sort=True):
+        wide = rows.pivot(index="sample_id", columns="component", values="value")
+        tables[method] = wide.reindex(columns=list(components)).dropna()
+    return tables
+
+
+def _rank_block(block, higher_is_better, options, aggregator=None):
+    """Rows of one (dataset, metric): CI per method, ranks, ties with the best.
+
+    Returns the ranked rows and the (method, n, n_groups, value) of methods
+    whose value is undefined on these samples.
+    """
+    components, aggregate = aggregator if aggregator else (None, None)
+    tables = _method_tables(block, components)
+    group = block.groupby("sample_id")["group"].first()
+    statistic = _as_statistic(components, aggregate) if aggregator else None
+
+    def interval(table):
+        if statistic is None:
+            return bootstrap_mean(table["value"], groups=group[table.index], **options)
+        return bootstrap_statistic(table.to_numpy(), statistic=statistic,
+                                   groups=group[table.index], **options)
+
+    def difference(table, best_table):
+        shared = table.index.intersection(best_table.index)
+        a, b = table.loc[shared], best_table.loc[shared]
+        if statistic is None:
+            return paired_difference(a["value"], b["value"], groups=group[shared], **options)
+        return paired_statistic_difference(a.to_numpy(), b.to_numpy(), statistic=statistic,
+                                           groups=group[shared], **options)
+
+    records, undefined = {}, []
+    for method, table in tables.items():
+        result = interval(table)
+        if not math.isfinite(result.estimate):
+            undefined.append({"method": method, "n": len(table), "n_groups": result.n,
+                              "value": result.estimate})
+            continue
         records[method] = {
-            "n": int(present.sum()), "n_groups": interval.n, "mean": interval.estimate,
-            "ci_low": interval.low, "ci_high": interval.high, "ci_method": interval.method,
+            "n": len(table), "n_groups": result.n, "mean": result.estimate,
+            "ci_low": result.low, "ci_high": result.high, "ci_method": result.method,
         }
+    if not records:
+        return [], undefined
     means = pd.Series({method: record["mean"] for method, record in records.items()})
     ranks = means.rank(ascending=not higher_is_better, method="min").astype(int)
     best = min(ranks.index[ranks == 1])  # the reference when several share rank 1
@@ -146,18 +253,46 @@ def _rank_block(block, higher_is_better, options):
                       diff_to_best_high=math.nan)
         if method == best:
             continue
-        # Fewer than two shared units give NaN bounds, hence "not tied".
-        shared = wide[method].notna() & wide[best].notna()
-        difference = paired_difference(
-            wide[method][shared], wide[best][shared], groups=group[shared], **options
-        )
-        record.update(tied_with_best=difference.contains(0.0),
-                      diff_to_best_low=difference.low, diff_to_best_high=difference.high)
-    return [{"method": method, **record} for method, record in records.items()]
+        # Fewer than two shared units, or an undefined difference, give NaN
+        # bounds, hence "not tied".
+        result = difference(tables[method], tables[best])
+        record.update(tied_with_best=result.contains(0.0),
+                      diff_to_best_low=result.low, diff_to_best_high=result.high)
+    return [{"method": method, **record} for method, record in records.items()], undefined
+
+
+def _subsets(samples, datasets):
+    """Sample table of datasets with more than one subset, and their table names in order."""
+    if samples is None or len(samples) == 0 or "subset" not in samples.columns:
+        return _empty(SAMPLE_COLUMNS), {}
+    table = _table(samples, SAMPLE_COLUMNS, "samples")
+    table = table[table["subset"].notna() & table["dataset"].isin(list(datasets))]
+    table = table.astype({"sample_id": str, "subset": str})
+    names = {}
+    for dataset, rows in table.groupby("dataset", sort=True):
+        kinds = sorted(set(rows["subset"]))
+        if len(kinds) > 1:
+            for kind in kinds:
+                names[subset_dataset_name(dataset, kind)] = {"dataset": dataset, "subset": kind}
+    keep = table["dataset"].isin({info["dataset"] for info in names.values()})
+    return table[keep].reset_index(drop=True), names
+
+
+def _restrict(frame, samples, subsets):
+    """Copies of `frame`'s rows for each subset table, renamed to the table's dataset name."""
+    parts = [frame]
+    for name, info in subsets.items():
+        chosen = samples[(samples["dataset"] == info["dataset"])
+                         & (samples["subset"] == info["subset"])]["sample_id"]
+        rows = frame[(frame["dataset"] == info["dataset"])
+                     & frame["sample_id"].astype(str).isin(set(chosen))]
+        parts.append(rows.assign(dataset=name))
+    return pd.concat(parts, ignore_index=True)
 
 
 def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_metrics=(),
-                      confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None):
+                      confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None,
+                      aggregators=None, samples=None):
     """Aggregate per-sample scores into a ranked leaderboard.
 
     Parameters
@@ -166,9 +301,12 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
         Columns dataset, method, sample_id, group, metric, value; one row per
         dataset x method x sample x metric. ``group`` (e.g. the specimen) may
         be missing or NaN, in which case each sample is its own group.
+        Metrics in `aggregators` have one row per component instead, named
+        ``"<metric>:<component>"``.
     metrics : dict
         Metric name -> dict with ``higher_is_better`` (bool), ``available``
-        (bool), ``reason`` (str or None) and ``summary`` (str).
+        (bool), ``reason`` (str or None) and ``summary`` (str). Component
+        metrics are described under their own name.
     failures : pandas.DataFrame, optional
         Columns dataset, method, sample_id, stage, error.
     seconds : pandas.DataFrame, optional
@@ -179,9 +317,19 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     unavailable_methods : dict, optional
         Method name -> reason it could not run here; listed, not ranked.
     confidence, n_resamples, seed
-        Passed to `mmdf_bench.stats.bootstrap_mean` and
-        `mmdf_bench.stats.paired_difference` for every interval, so the
+        Passed to the `mmdf_bench.stats` functions for every interval, so the
         result does not depend on the order of methods.
+    aggregators : dict, optional
+        Metric name -> ``(components, aggregate)`` for metrics that are not
+        means of per-sample scores: `components` is the tuple of component
+        names and ``aggregate(sums, count)`` maps a dict of component sums
+        (ndarrays) and the matching sample counts to the metric value (see
+        `mmdf_bench.metrics.base.Metric.aggregate`).
+    samples : pandas.DataFrame, optional
+        Columns dataset, sample_id, subset (others are ignored). A dataset
+        whose samples fall in more than one subset also gets one table per
+        subset, named ``subset_dataset_name(dataset, subset)``; samples
+        missing from this table belong to no subset table.
 
     Returns
     -------
@@ -191,240 +339,56 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     -----
     A method is *tied with the best* when the paired bootstrap interval of
     its difference to the best method, over the samples both have, contains
-    0. Non-finite scores are not averaged: they become failure rows with
-    stage ``"score"``.
+    0. Non-finite scores are not aggregated: they become failure rows with
+    stage ``"score"``; a sample missing any component of a pooled metric is
+    left out of that metric. A metric value that is undefined on a table's
+    samples (NaN or infinite, e.g. balanced accuracy of a one-class subset)
+    gives no row: it is listed in `Leaderboard.undefined` and shown as "–".
 
     References
     ----------
     .. [1] B. Efron and R. J. Tibshirani, "An Introduction to the Bootstrap",
            Chapman & Hall, 1993, chapters 14 and 16.
     """
-    frame, bad_scores = _split_scores(scores, metrics)
+    aggregators = dict(aggregators or {})
+    frame, bad_scores = _split_scores(scores, metrics, aggregators)
+    sample_table, subsets = _subsets(samples, set(frame["dataset"]))
+    frame = _restrict(frame, sample_table, subsets)
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
 
-    records = []
-    for (dataset, metric), block in frame.groupby(["dataset", "metric"], sort=True):
+    records, undefined = [], []
+    for (dataset, metric), block in frame.groupby(["dataset", "base"], sort=True):
         higher = bool(metrics[metric].get("higher_is_better", True))
-        for record in _rank_block(block, higher, options):
-            records.append({"dataset": dataset, "metric": metric, **record,
-                            "higher_is_better": higher})
+        ranked, missing = _rank_block(block, higher, options, aggregators.get(metric))
+        records += [{"dataset": dataset, "metric": metric, **record, "higher_is_better": higher}
+                    for record in ranked]
+        undefined += [{"dataset": dataset, "metric": metric, **record} for record in missing]
     rows = pd.DataFrame(records, columns=list(ROW_COLUMNS))
     rows = rows.sort_values(["dataset", "metric", "rank", "method"], ignore_index=True)
+    undefined = pd.DataFrame(undefined, columns=list(UNDEFINED_COLUMNS))
 
     primary = {}
     for dataset, names in rows.groupby("dataset")["metric"]:
         present = set(names)
-        candidates = [m for m in primary_metrics if m in present] + [m for m in metrics if m in present]
+        candidates = ([m for m in primary_metrics if m in present]
+                      + [m for m in metrics if m in present])
         primary[dataset] = candidates[0]
 
     failure_table = _table(failures, FAILURE_COLUMNS, "failures")
     if len(bad_scores):
         failure_table = pd.concat([failure_table, bad_scores], ignore_index=True)
     timing = _table(seconds, SECONDS_COLUMNS, "seconds")
+    timing = _restrict(timing.assign(sample_id=timing["sample_id"].astype(str)),
+                       sample_table, subsets)
     timing = (timing.assign(seconds=pd.to_numeric(timing["seconds"]))
               .groupby(["dataset", "method"], as_index=False)
               .agg(mean_seconds=("seconds", "mean"), n=("seconds", "size")))
 
     unavailable = {name: info.get("reason") or "unavailable here (no reason given)"
                    for name, info in metrics.items() if not info.get("available", True)}
+    pooled = tuple(name for name in metrics if name in aggregators)
     return Leaderboard(rows=rows, unavailable=unavailable, failures=failure_table,
                        seconds=timing, primary_metric=primary, metrics=dict(metrics),
-                       confidence=confidence, unavailable_methods=dict(unavailable_methods or {}))
-
-
-def _decimals(rows):
-    """Decimals giving the column's typical interval width two significant digits."""
-    widths = (rows["ci_high"] - rows["ci_low"]).to_numpy(dtype=np.float64)
-    widths = widths[np.isfinite(widths) & (widths > 0)]
-    if widths.size:
-        scale, digits = float(np.median(widths)), 2
-    else:
-        magnitudes = np.abs(rows["mean"].to_numpy(dtype=np.float64))
-        magnitudes = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
-        if not magnitudes.size:
-            return 3
-        scale, digits = float(magnitudes.max()), 3
-    return int(np.clip(digits - 1 - math.floor(math.log10(scale)), 0, 6))
-
-
-def _cell(row, decimals):
-    value = f"{row['mean']:.{decimals}f}"
-    if row["best"]:
-        value = f"**{value}**"
-    elif row["tied_with_best"]:
-        value += "†"
-    if math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"]):
-        value += f" [{row['ci_low']:.{decimals}f}, {row['ci_high']:.{decimals}f}]"
-    return value
-
-
-def _arrow(higher_is_better):
-    return "↑" if higher_is_better else "↓"
-
-
-def _escape(text):
-    # A bare "|" would split a pipe-table cell.
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def _dataset_table(leaderboard, dataset, rows):
-    primary = leaderboard.primary_metric.get(dataset)
-    metric_order = [primary] + [m for m in leaderboard.metrics if m != primary]
-    metric_order = [m for m in metric_order if m in set(rows["metric"])]
-    failures = leaderboard.failures
-    failures = failures[failures["dataset"] == dataset]
-    seconds = leaderboard.seconds
-    seconds = seconds[seconds["dataset"] == dataset].set_index("method")["mean_seconds"]
-    primary_rank = rows[rows["metric"] == primary].set_index("method")["rank"]
-    methods = sorted(set(rows["method"]) | set(failures["method"]),
-                     key=lambda m: (primary_rank.get(m, math.inf), str(m)))
-
-    cells = {}
-    for metric in metric_order:
-        block = rows[rows["metric"] == metric]
-        decimals = _decimals(block)
-        cells[metric] = {row["method"]: _cell(row, decimals) for _, row in block.iterrows()}
-    directions = rows.groupby("metric")["higher_is_better"].first()
-    headers = (["rank", "method"] + [f"{m} {_arrow(directions[m])}" for m in metric_order]
-               + ["n", "s/sample", "failures"])
-    counts = rows.groupby("method")["n"].max()
-    failure_counts = failures.groupby("method").size()
-    table = []
-    for method in methods:
-        rank = primary_rank.get(method)
-        table.append(
-            [("–" if rank is None else str(rank)), _escape(method)]
-            + [cells[m].get(method, "–") for m in metric_order]
-            + [str(counts.get(method, 0)),
-               (f"{seconds[method]:.3g}" if method in seconds.index else "–"),
-               str(int(failure_counts.get(method, 0)))]
-        )
-    aligns = ["right", "left"] + ["left"] * len(metric_order) + ["right"] * 3
-    body = tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True,
-                    colalign=aligns)
-    sort_note = f"Sorted by `{primary}`." if primary else "No scores."
-    return f"## {dataset}\n\n{sort_note}\n\n{body}\n"
-
-
-def to_markdown(leaderboard):
-    """Render a leaderboard as Markdown: one pipe table per dataset, legend, problems.
-
-    Parameters
-    ----------
-    leaderboard : Leaderboard
-
-    Returns
-    -------
-    text : str
-    """
-    rows, failures = leaderboard.rows, leaderboard.failures
-    percent = f"{leaderboard.confidence * 100:g}%"
-    datasets = sorted(set(rows["dataset"]) | set(failures["dataset"]), key=str)
-    parts = ["# Leaderboard\n"]
-    for dataset in datasets:
-        parts.append(_dataset_table(leaderboard, dataset, rows[rows["dataset"] == dataset]))
-
-    legend = (
-        f"Cells: mean [{percent} CI], CI = {percent} BCa bootstrap over groups (specimens, "
-        "or samples when ungrouped). ↑ higher is better, ↓ lower is better. "
-        f"**bold** = best; † = not distinguishable from the best ({percent} paired bootstrap "
-        "CI of the difference on shared samples contains 0). n = samples scored; "
-        "s/sample = mean prediction seconds per sample."
-    )
-    parts.append(f"{legend}\n")
-    shown = [m for m in leaderboard.metrics if m in set(rows["metric"])]
-    described = [m for m in shown if leaderboard.metrics[m].get("summary")]
-    if described:
-        directions = rows.groupby("metric")["higher_is_better"].first()
-        parts.append("\n".join(
-            f"- `{m}` {_arrow(directions[m])}: {_escape(leaderboard.metrics[m]['summary'])}"
-            for m in described) + "\n")
-    if leaderboard.unavailable:
-        parts.append("## Unavailable metrics\n\n" + "\n".join(
-            f"- `{name}`: {_escape(reason)}" for name, reason in leaderboard.unavailable.items()
-        ) + "\n")
-    if leaderboard.unavailable_methods:
-        parts.append("## Unavailable methods\n\n" + "\n".join(
-            f"- `{name}`: {_escape(reason)}"
-            for name, reason in leaderboard.unavailable_methods.items()
-        ) + "\n")
-    if len(failures):
-        table = [
-            [_escape(r["dataset"]), _escape(r["method"]), _escape(r["sample_id"]),
-             _escape(r["stage"]), _escape(_truncate(r["error"]))]
-            for _, r in failures.iterrows()
-        ]
-        count = len(failures)
-        parts.append(
-            f"## Failures\n\n**{count} failure{'s' if count != 1 else ''}**: these samples "
-            "have no score from that method (or metric, for stage `score`).\n\n"
-            + tabulate(table, headers=["dataset", "method", "sample", "stage", "error"],
-                       tablefmt="pipe", disable_numparse=True) + "\n"
-        )
-    return "\n".join(parts)
-
-
-def _truncate(text, limit=_ERROR_CHARS):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _plain(value):
-    """A JSON-ready copy: numpy scalars to Python, NaN and missing to None."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)  # e.g. a Path in a metric description
-
-
-def _records(frame):
-    return _plain(frame.to_dict("records"))
-
-
-def write_leaderboard(leaderboard, out_dir):
-    """Write leaderboard.md, leaderboard.csv (the rows) and leaderboard.json.
-
-    Parameters
-    ----------
-    leaderboard : Leaderboard
-    out_dir : str or Path
-        Created when missing.
-
-    Returns
-    -------
-    paths : dict
-        ``{"markdown": ..., "csv": ..., "json": ...}`` paths written.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "markdown": out_dir / "leaderboard.md",
-        "csv": out_dir / "leaderboard.csv",
-        "json": out_dir / "leaderboard.json",
-    }
-    paths["markdown"].write_text(to_markdown(leaderboard), encoding="utf-8")
-    leaderboard.rows.to_csv(paths["csv"], index=False)
-    document = {
-        "confidence": leaderboard.confidence,
-        "primary_metric": leaderboard.primary_metric,
-        "rows": _records(leaderboard.rows),
-        "unavailable": leaderboard.unavailable,
-        "unavailable_methods": leaderboard.unavailable_methods,
-        "failures": _records(leaderboard.failures),
-        "seconds": _records(leaderboard.seconds),
-        "metrics": leaderboard.metrics,
-    }
-    paths["json"].write_text(
-        json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
-    return paths
+                       confidence=confidence, unavailable_methods=dict(unavailable_methods or {}),
+                       pooled_metrics=pooled, subsets=subsets, undefined=undefined,
+                       samples=sample_table)

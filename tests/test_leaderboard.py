@@ -4,9 +4,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, f1_score
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.leaderboard import ROW_COLUMNS, build_leaderboard, to_markdown, write_leaderboard
+from mmdf_bench.leaderboard import (ROW_COLUMNS, SCORE_COLUMNS, build_leaderboard,
+                                    subset_dataset_name, to_markdown, write_leaderboard)
+from mmdf_bench.metrics.classification import F1, Accuracy, BalancedAccuracy
+from mmdf_bench.tasks.focus import FocusPrediction, FocusSample
 
 N_SAMPLES = 30
 LONG_ERROR = "RuntimeError: out of memory while fusing " + "z" * 400
@@ -186,3 +190,169 @@ def test_written_files_round_trip(board, tmp_path):
     best = next(r for r in document["rows"] if r["method"] == "X" and r["metric"] == "quality")
     assert best["diff_to_best_low"] is None and best["best"] is True and best["rank"] == 1
     assert len(document["failures"]) == 2 and len(document["seconds"]) == 3
+
+
+# --- pooled (component) metrics and subset tables --------------------------------------------
+
+FOCUS_METRICS = (Accuracy, BalancedAccuracy, F1)
+FOCUS_INFO = {m.name: dict(higher_is_better=m.higher_is_better, available=True, reason=None,
+                           summary=m.summary) for m in FOCUS_METRICS}
+AGGREGATORS = {m.name: (m.components, m.aggregate) for m in FOCUS_METRICS if m.components}
+# 40 clean patches of both classes, then 20 dust patches, all out of focus.
+LABELS = np.array([0, 1] * 20 + [1] * 20)
+SUBSETS = ["clean"] * 40 + ["dust"] * 20
+
+
+def focus_predictions():
+    """A: 2 errors; B: A plus one more error (tied); C: wrong on every third patch."""
+    a = LABELS.copy()
+    a[[3, 50]] = 1 - a[[3, 50]]
+    b = a.copy()
+    b[10] = 1 - b[10]
+    c = np.where(np.arange(LABELS.size) % 3 == 0, 1 - LABELS, LABELS)
+    return {"A": a, "B": b, "C": c}
+
+
+def focus_scores(predictions):
+    records = []
+    patch = np.zeros((4, 4), np.float32)
+    for method, predicted in predictions.items():
+        for i, (label, decision) in enumerate(zip(LABELS, predicted)):
+            sample = FocusSample(patch, int(label), f"p{i:02d}", group=f"slide{i // 4}",
+                                 subset=SUBSETS[i])
+            output = FocusPrediction(0.9 if decision else 0.1)
+            for metric_class in FOCUS_METRICS:
+                value = metric_class().compute(output, sample)
+                named = ({f"{metric_class.name}:{k}": v for k, v in value.items()}
+                         if metric_class.components else {metric_class.name: value})
+                records += [("focus-set", method, sample.sample_id, sample.group, name, v)
+                            for name, v in named.items()]
+    return pd.DataFrame(records, columns=list(SCORE_COLUMNS))
+
+
+FOCUS_SAMPLES = pd.DataFrame({"dataset": "focus-set", "sample_id": [f"p{i:02d}" for i in range(60)],
+                              "subset": SUBSETS, "label": LABELS})
+
+
+@pytest.fixture(scope="module")
+def focus_board():
+    seconds = pd.DataFrame([("focus-set", "A", f"p{i:02d}", 1.0 if i < 40 else 3.0)
+                            for i in range(60)],
+                           columns=["dataset", "method", "sample_id", "seconds"])
+    return build_leaderboard(focus_scores(focus_predictions()), metrics=FOCUS_INFO,
+                             aggregators=AGGREGATORS, samples=FOCUS_SAMPLES, seconds=seconds,
+                             primary_metrics=("accuracy", "balanced-accuracy", "f1"),
+                             n_resamples=999)
+
+
+def focus_rows(board, metric, dataset="focus-set"):
+    rows = board.rows[(board.rows["metric"] == metric) & (board.rows["dataset"] == dataset)]
+    return rows.set_index("method")
+
+
+def test_pooled_metric_is_the_metric_of_the_whole_set(focus_board):
+    assert not any(":" in metric for metric in focus_board.rows["metric"])
+    assert focus_board.pooled_metrics == ("balanced-accuracy", "f1")
+    rows = focus_rows(focus_board, "f1")
+    for method, predicted in focus_predictions().items():
+        assert rows.loc[method, "mean"] == pytest.approx(f1_score(LABELS, predicted))
+        assert rows.loc[method, "n"] == 60 and rows.loc[method, "n_groups"] == 15
+    accuracy = focus_rows(focus_board, "accuracy")
+    expected = accuracy_score(LABELS, focus_predictions()["C"])
+    assert accuracy.loc["C", "mean"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", ["f1", "balanced-accuracy"])
+def test_pooled_metric_ranks_and_ties(focus_board, metric):
+    rows = focus_rows(focus_board, metric)
+    assert rows.loc["A", "rank"] == 1 and rows.loc["A", "best"]
+    assert rows.loc["A", "ci_low"] < rows.loc["A", "mean"] < rows.loc["A", "ci_high"]
+    # One extra error on 60 patches cannot be told apart (B is never better than A, so
+    # the difference interval ends at 0); an error every third patch can.
+    assert rows.loc["B", "rank"] == 2 and rows.loc["B", "tied_with_best"]
+    assert rows.loc["B", "diff_to_best_low"] < 0 <= rows.loc["B", "diff_to_best_high"]
+    assert rows.loc["C", "rank"] == 3 and not rows.loc["C", "tied_with_best"]
+    assert rows.loc["C", "diff_to_best_high"] < 0
+
+
+def test_subset_tables_hold_the_subset_samples(focus_board):
+    clean, dust = (subset_dataset_name("focus-set", s) for s in ("clean", "dust"))
+    assert list(focus_board.subsets) == [clean, dust]
+    assert (focus_rows(focus_board, "accuracy", clean)["n"] == 40).all()
+    assert (focus_rows(focus_board, "f1", dust)["n"] == 20).all()
+    assert (focus_rows(focus_board, "f1", dust)["n_groups"] == 5).all()
+    predicted = focus_predictions()["C"]
+    assert focus_rows(focus_board, "f1", clean).loc["C", "mean"] == pytest.approx(
+        f1_score(LABELS[:40], predicted[:40]))
+    seconds = focus_board.seconds.set_index("dataset")["mean_seconds"]
+    assert seconds[clean] == 1.0 and seconds[dust] == 3.0
+    assert seconds["focus-set"] == pytest.approx(5 / 3)
+
+
+def test_undefined_subset_statistic_is_listed_not_ranked(focus_board, tmp_path):
+    dust = subset_dataset_name("focus-set", "dust")
+    # Only out-of-focus patches: no true-negative rate, balanced accuracy is 0/0.
+    assert focus_rows(focus_board, "balanced-accuracy", dust).empty
+    undefined = focus_board.undefined
+    assert set(undefined["method"]) == {"A", "B", "C"}
+    assert set(undefined["dataset"]) == {dust} and set(undefined["metric"]) == {"balanced-accuracy"}
+    assert (undefined["n"] == 20).all()
+    text = to_markdown(focus_board)
+    section = text[text.index(f"#### {dust}"):]
+    header = next(line for line in section.splitlines() if line.startswith("|") and "rank" in line)
+    assert "balanced-accuracy ↑" in header
+    row_a = next(line for line in section.splitlines()
+                 if line.startswith("|") and line.split("|")[2].strip() == "A")
+    column = header.split("|").index(next(c for c in header.split("|") if "balanced" in c))
+    assert row_a.split("|")[column].strip() == "–"
+    assert "Undefined on these samples" in section
+    write_leaderboard(focus_board, tmp_path)  # JSON without NaN despite the undefined values
+    document = json.loads((tmp_path / "leaderboard.json").read_text(encoding="utf-8"))
+    assert {r["method"] for r in document["undefined"]} == {"A", "B", "C"}
+    assert all(r["value"] is None for r in document["undefined"])
+
+
+def test_subset_tables_follow_their_dataset_in_markdown(focus_board):
+    text = to_markdown(focus_board)
+    main, by_subset = text.index("## focus-set\n"), text.index("### focus-set: by subset")
+    clean = text.index("#### focus-set [subset=clean]")
+    dust = text.index("#### focus-set [subset=dust]")
+    assert main < by_subset < clean < dust < text.index("Cells:")
+    assert "`balanced-accuracy`, `f1`: the metric of the per-sample components" in text
+
+
+def test_one_subset_gives_no_subset_tables():
+    board = build_leaderboard(focus_scores(focus_predictions()), metrics=FOCUS_INFO,
+                              aggregators=AGGREGATORS, samples=FOCUS_SAMPLES.assign(subset="clean"),
+                              n_resamples=99)
+    assert board.subsets == {} and set(board.rows["dataset"]) == {"focus-set"}
+    assert "by subset" not in to_markdown(board)
+
+
+def test_pooled_metric_drops_samples_with_a_bad_component():
+    table = focus_scores(focus_predictions())
+    bad = (table["method"] == "A") & (table["sample_id"] == "p00") & (table["metric"] == "f1:tp")
+    table.loc[bad, "value"] = np.inf
+    board = build_leaderboard(table, metrics=FOCUS_INFO, aggregators=AGGREGATORS, n_resamples=99)
+    assert focus_rows(board, "f1").loc["A", "n"] == 59
+    assert focus_rows(board, "balanced-accuracy").loc["A", "n"] == 60
+    assert board.failures["error"].str.contains("f1:tp returned inf").any()
+
+
+def test_pooled_rows_must_be_components():
+    table = focus_scores(focus_predictions())
+    with pytest.raises(InvalidInputError, match="unknown component"):
+        build_leaderboard(table.replace({"metric": {"f1:tp": "f1:tn"}}), metrics=FOCUS_INFO,
+                          aggregators=AGGREGATORS)
+    with pytest.raises(InvalidInputError, match="plain score rows"):
+        build_leaderboard(table.replace({"metric": {"accuracy": "f1"}}), metrics=FOCUS_INFO,
+                          aggregators=AGGREGATORS)
+    with pytest.raises(InvalidInputError, match="missing from `metrics`"):
+        build_leaderboard(table, metrics=FOCUS_INFO)  # components without their aggregator
+
+
+def test_no_scores_give_an_empty_board():
+    board = build_leaderboard(focus_scores(focus_predictions()).head(0), metrics=FOCUS_INFO,
+                              aggregators=AGGREGATORS, samples=FOCUS_SAMPLES, failures=FAILURES)
+    assert board.rows.empty and board.undefined.empty and board.subsets == {}
+    assert "## ds1" in to_markdown(board) and "**2 failures**" in to_markdown(board)

@@ -116,7 +116,7 @@ def test_run_writes_long_scores_failures_and_manifest(toy_registry, tmp_path):
         "toy-perfect", "toy-broken", "toy-counting"}
     assert manifest["metrics"]["toy-unavailable"]["available"] is False
     assert Counting.fitted_on == ["train-0", "train-1", "train-2"]
-    assert "toy-counting" in manifest["methods"] and "fit_seconds" in manifest["methods"]["toy-counting"]
+    assert "fit_seconds" in manifest["methods"]["toy-counting"]["training"]["toy-stacks"]
 
     board = (tmp_path / "leaderboard.md").read_text()
     assert "weights toy.pth missing" in board

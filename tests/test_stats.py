@@ -4,9 +4,11 @@ import warnings
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
+from sklearn.metrics import f1_score
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.stats import ConfidenceInterval, bootstrap_mean, paired_difference
+from mmdf_bench.stats import (ConfidenceInterval, bootstrap_mean, bootstrap_statistic,
+                              paired_difference, paired_statistic_difference)
 
 
 def width(interval):
@@ -154,3 +156,143 @@ def test_interval_is_frozen():
     interval = ConfidenceInterval(1.0, 0.5, 1.5, 0.95, "BCa", 10)
     with pytest.raises(AttributeError):
         interval.low = 0.0
+
+
+def mean_statistic(sums, counts):
+    return sums[..., 0] / counts
+
+
+def f1_statistic(sums, counts):
+    # Components tp, fp, fn; NaN (0/0) when a resample holds no positive at all.
+    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def f1_components(labels, predicted):
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    return np.stack([labels & predicted, (1 - labels) & predicted, labels & (1 - predicted)],
+                    axis=1).astype(float)
+
+
+def classifier(seed, n=80, error_rate=0.15):
+    rng = np.random.default_rng(seed)
+    labels = (rng.uniform(size=n) < 0.5).astype(int)
+    return labels, np.where(rng.uniform(size=n) < error_rate, 1 - labels, labels)
+
+
+@pytest.mark.parametrize("groups", [None, np.repeat(np.arange(10), 4), np.arange(40) % 7])
+def test_mean_statistic_is_bootstrap_mean(groups):
+    values = np.random.default_rng(9).gamma(2.0, 1.0, 40)
+    general = bootstrap_statistic(values[:, None], statistic=mean_statistic, groups=groups,
+                                  n_resamples=999, seed=4)
+    mean = bootstrap_mean(values, groups=groups, n_resamples=999, seed=4)
+    assert general.method == mean.method == "BCa" and general.n == mean.n
+    assert (general.estimate, general.low, general.high) == pytest.approx(
+        (mean.estimate, mean.low, mean.high), rel=1e-12)
+
+
+def test_f1_interval_contains_sklearn_f1():
+    labels, predicted = classifier(1)
+    interval = bootstrap_statistic(f1_components(labels, predicted), statistic=f1_statistic,
+                                   n_resamples=1999)
+    reference = f1_score(labels, predicted)
+    assert interval.estimate == pytest.approx(reference)
+    assert interval.method == "BCa" and interval.low < reference < interval.high
+    # Roughly the binomial width of a proportion near 0.85 on ~40 positives.
+    assert 0.08 < width(interval) < 0.35
+
+
+def test_perfect_classifier_gives_a_degenerate_f1_interval():
+    labels = np.array([0, 1] * 3)  # few samples: some resamples draw no positive (F1 = 0/0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interval = bootstrap_statistic(f1_components(labels, labels), statistic=f1_statistic,
+                                       n_resamples=999)
+    assert interval.method == "degenerate"
+    assert interval.low == interval.high == interval.estimate == 1.0
+    # (1/2)^6 of the resamples hold no positive; they are dropped and counted.
+    assert 0 < interval.undefined_resamples < 50
+
+
+def test_undefined_statistic_is_reported_not_raised():
+    negatives_only = f1_components([0, 0, 0, 0], [0, 0, 0, 0])
+    interval = bootstrap_statistic(negatives_only, statistic=f1_statistic)
+    assert interval.method == "undefined" and math.isnan(interval.estimate)
+    assert math.isnan(interval.low) and not interval.contains(0.0)
+
+
+def test_grouped_statistic_resamples_whole_groups():
+    labels, predicted = classifier(2, n=30)
+    base = f1_components(labels, predicted)
+    copies = np.repeat(base, 4, axis=0)  # four identical patches per specimen
+    groups = np.repeat(np.arange(30), 4)
+    naive = bootstrap_statistic(copies, statistic=f1_statistic, n_resamples=1999)
+    grouped = bootstrap_statistic(copies, statistic=f1_statistic, groups=groups,
+                                  n_resamples=1999)
+    assert grouped.n == 30 and naive.n == 120
+    assert grouped.estimate == pytest.approx(naive.estimate)
+    # Copies add no information: the grouped interval is the one of the 30 originals.
+    alone = bootstrap_statistic(base, statistic=f1_statistic, n_resamples=1999)
+    assert (grouped.low, grouped.high) == pytest.approx((alone.low, alone.high), rel=1e-9)
+    assert width(grouped) > 1.6 * width(naive)
+
+
+def test_paired_statistic_difference_resolves_a_consistent_gain():
+    labels, worse = classifier(3, n=120, error_rate=0.25)
+    # The better method fixes a third of the worse one's errors and adds none.
+    wrong = np.flatnonzero(worse != labels)
+    better = worse.copy()
+    better[wrong[::3]] = labels[wrong[::3]]
+    a, b = f1_components(labels, better), f1_components(labels, worse)
+    paired = paired_statistic_difference(a, b, statistic=f1_statistic, n_resamples=1999)
+    assert paired.estimate == pytest.approx(f1_score(labels, better) - f1_score(labels, worse))
+    assert paired.method == "BCa" and paired.low > 0
+    # Unpaired, the same two score sets cannot be told apart.
+    separate = [bootstrap_statistic(c, statistic=f1_statistic, n_resamples=1999) for c in (a, b)]
+    assert separate[1].high > separate[0].low
+    same = paired_statistic_difference(a, a.copy(), statistic=f1_statistic)
+    assert same.method == "degenerate" and (same.low, same.high) == (0.0, 0.0)
+
+
+def test_paired_statistic_difference_of_means_is_paired_difference():
+    rng = np.random.default_rng(12)
+    a = rng.normal(0.0, 1.0, 25)
+    b = a + 0.05 + rng.normal(0.0, 0.02, 25)
+    groups = np.arange(25) // 2
+    general = paired_statistic_difference(a[:, None], b[:, None], statistic=mean_statistic,
+                                          groups=groups, n_resamples=999)
+    mean = paired_difference(a, b, groups=groups, n_resamples=999)
+    assert (general.estimate, general.low, general.high) == pytest.approx(
+        (mean.estimate, mean.low, mean.high), rel=1e-9)
+
+
+def test_paired_statistic_difference_needs_matching_shapes():
+    with pytest.raises(InvalidInputError, match="same length"):
+        paired_statistic_difference(np.ones((3, 2)), np.ones((4, 2)), statistic=mean_statistic)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        bootstrap_statistic([[0.1, np.nan]], statistic=mean_statistic)
+
+
+def test_grouped_and_pooled_intervals_match_a_direct_scipy_bootstrap():
+    rng = np.random.default_rng(13)
+    # Unequal groups, mean statistic: scipy's paired bootstrap of (group sums, group sizes).
+    sizes = rng.integers(1, 5, 12)
+    groups = np.repeat(np.arange(12), sizes)
+    values = rng.normal(size=groups.size)
+    sums, counts = np.bincount(groups, weights=values), sizes.astype(float)
+    reference = scipy_stats.bootstrap(
+        (sums, counts), lambda s, c, axis: s.sum(axis) / c.sum(axis), paired=True,
+        vectorized=True, n_resamples=999, rng=np.random.default_rng(5)).confidence_interval
+    ours = bootstrap_mean(values, groups=groups, n_resamples=999, seed=5)
+    assert (ours.low, ours.high) == pytest.approx((reference.low, reference.high), rel=1e-12)
+    # F1 (not a mean) of pooled counts, with scipy evaluating it on the resampled rows.
+    labels, predicted = classifier(6, n=60)
+    components = f1_components(labels, predicted)
+    reference = scipy_stats.bootstrap(
+        tuple(components.T), lambda tp, fp, fn, axis: f1_statistic(
+            np.stack([tp.sum(axis), fp.sum(axis), fn.sum(axis)], axis=-1), None),
+        paired=True, vectorized=True, n_resamples=999,
+        rng=np.random.default_rng(8)).confidence_interval
+    ours = bootstrap_statistic(components, statistic=f1_statistic, n_resamples=999, seed=8)
+    assert ours.undefined_resamples == 0
+    assert (ours.low, ours.high) == pytest.approx((reference.low, reference.high), rel=1e-12)

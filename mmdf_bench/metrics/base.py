@@ -9,6 +9,15 @@ class Metric:
     A metric is instantiated once per run (so heavy models load once), asked
     `check_available` once, then called through `compute` for every output.
 
+    Most metrics are *plain*: `compute` returns one float per sample and the
+    leaderboard reports their mean. Some metrics are not means of per-sample
+    values (balanced accuracy, F1): they set `components`, `compute` returns
+    one float per component (e.g. the sample's contribution to the confusion
+    counts) and `aggregate` turns the components' sums over a set of samples
+    into the metric value. The runner writes each component as a score row
+    named ``"<metric>:<component>"``; the leaderboard pools and bootstraps
+    them through `aggregate`.
+
     Attributes
     ----------
     name : str
@@ -19,6 +28,9 @@ class Metric:
         Direction used by ranks, ties and regression checks.
     requires_reference : bool
         When True, samples without a reference are skipped (no row, no failure).
+    components : tuple of str
+        Empty for plain metrics; otherwise the names of the per-sample values
+        `compute` returns and `aggregate` combines.
     summary, citation : str
     """
 
@@ -26,6 +38,7 @@ class Metric:
     tasks: ClassVar[tuple] = ()
     higher_is_better: ClassVar[bool] = True
     requires_reference: ClassVar[bool] = False
+    components: ClassVar[tuple] = ()
     summary: ClassVar[str] = ""
     citation: ClassVar[str] = ""
 
@@ -36,6 +49,41 @@ class Metric:
         """False when the sample lacks what the metric needs (e.g. a reference)."""
         return not self.requires_reference or getattr(sample, "reference", None) is not None
 
+    def applies_to_output(self, output):
+        """False when the method's output lacks what the metric needs.
+
+        E.g. a level distribution, which only level-aware focus methods give.
+        The runner skips the pair (no score row, no failure) when either this
+        or `applies_to` is False.
+        """
+        return True
+
     def compute(self, output, sample):
-        """Score one method output on one sample; return a float."""
+        """Score one method output on one sample.
+
+        Returns a float for plain metrics, and a dict ``{component: float}``
+        holding every name of `components` for component metrics.
+        """
         raise NotImplementedError
+
+    @staticmethod
+    def aggregate(sums, count):
+        """Metric value from component sums (component metrics only).
+
+        Parameters
+        ----------
+        sums : dict
+            Component name -> ndarray (any shape, e.g. one entry per bootstrap
+            resample) of that component summed over a set of samples.
+        count : ndarray
+            Number of samples in each set, same shape.
+
+        Returns
+        -------
+        value : ndarray
+            Same shape; NaN (without a warning) where the value is undefined,
+            e.g. 0/0. It must depend on the component *means* only
+            (``aggregate(c * sums, c * count) == aggregate(sums, count)``):
+            the bootstrap relies on it to recognise constant data.
+        """
+        raise NotImplementedError("plain metrics are aggregated by their mean")

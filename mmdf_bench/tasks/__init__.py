@@ -12,6 +12,7 @@ from mmdf_bench.errors import UnknownNameError
 TASK_MODULES = {
     "fusion": "mmdf_bench.tasks.fusion",
     "focus": "mmdf_bench.tasks.focus",
+    "deblur": "mmdf_bench.tasks.deblur",
 }
 
 

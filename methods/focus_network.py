@@ -1,0 +1,253 @@
+"""Patch CNNs that grade focus, and their training loop (torch).
+
+Imported lazily by `methods.focus_cnn`. The network of Yang et al. (2018):
+
+    84x84 grey -> conv 32@5x5 (same padding), ReLU -> max-pool 2
+               -> conv 64@5x5 (same padding), ReLU -> max-pool 2
+               -> fc 1024, ReLU -> dropout 0.5 -> fc K -> softmax over K levels
+
+The "upgraded" variant used for the MMDF method only adds batch
+normalisation after each convolution (``batch_norm=True``), which lets it
+train in a few epochs on a CPU.
+
+References
+----------
+.. [1] S. J. Yang, M. Berndl, D. M. Ando, M. Barch, A. Narayanaswamy,
+       E. Christiansen, S. Hoyer, C. Roat, J. Hung, C. T. Rueden,
+       A. Shankar, S. Finkbeiner and P. Nelson, "Assessing microscope image
+       focus quality with deep learning", BMC Bioinformatics 19:77, 2018.
+       Reference code: https://github.com/google/microscopeimagequality
+.. [2] S. Ioffe and C. Szegedy, "Batch normalization: accelerating deep
+       network training by reducing internal covariate shift", ICML 2015.
+"""
+
+import math
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from methods.losses import ranked_probability_score_loss
+
+
+class FocusNetwork(nn.Module):
+    """Two convolution blocks and two fully connected layers over a grey patch.
+
+    Parameters
+    ----------
+    num_levels : int
+        Output classes (defocus levels).
+    patch_size : int
+        Side of the square input; must be a multiple of 4.
+    channels : tuple of two int
+        Filters of the two convolutions.
+    hidden : int
+        Units of the first fully connected layer.
+    dropout : float
+        Drop probability before the last layer.
+    batch_norm : bool
+        Batch normalisation after each convolution.
+    pooling : {"flatten", "average"}
+        Feed the fully connected layer with the whole feature maps (Yang et
+        al.) or with their spatial means: focus cues are statistics of the
+        texture, wherever it lies, and the mean needs far fewer weights.
+    standardize : bool
+        Scale each patch to zero mean and unit standard deviation first,
+        instead of mapping [0, 1] to [-1, 1]: the network then sees how
+        sharp the texture is, not how strong its contrast is.
+    """
+
+    def __init__(self, num_levels=11, *, patch_size=84, channels=(32, 64), hidden=1024, dropout=0.5,
+                 batch_norm=False, pooling="flatten", standardize=False):
+        super().__init__()
+        if patch_size % 4:
+            raise ValueError(f"patch_size must be a multiple of 4, got {patch_size}")
+        self.architecture = {"num_levels": int(num_levels), "patch_size": int(patch_size),
+                             "channels": [int(c) for c in channels], "hidden": int(hidden),
+                             "dropout": float(dropout), "batch_norm": bool(batch_norm),
+                             "pooling": str(pooling), "standardize": bool(standardize)}
+        if pooling not in ("flatten", "average"):
+            raise ValueError(f"unknown pooling {pooling!r}")
+        layers = []
+        previous = 1
+        for width in channels:
+            # bias is redundant before a batch norm, which re-centres anyway
+            layers.append(nn.Conv2d(previous, width, kernel_size=5, padding=2, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            previous = width
+        self.features = nn.Sequential(*layers)
+        side = patch_size // 4 if pooling == "flatten" else 1
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1) if pooling == "average" else nn.Identity(),
+            nn.Flatten(),
+            nn.Linear(previous * side * side, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_levels),
+        )
+
+    def forward(self, patches):
+        """Map ``(N, 1, S, S)`` intensities in [0, 1] to ``(N, K)`` logits."""
+        if self.architecture["standardize"]:
+            mean = patches.mean(dim=(-2, -1), keepdim=True)
+            spread = patches.std(dim=(-2, -1), keepdim=True)
+            # the floor keeps flat (empty) patches from amplifying pure noise without bound
+            patches = (patches - mean) / spread.clamp_min(0.01)
+        else:
+            # centring makes the first layer's biases start near their useful values
+            patches = 2.0 * patches - 1.0
+        return self.classifier(self.features(patches))
+
+
+def build_network(architecture):
+    """Return a `FocusNetwork` from the dictionary it records as ``.architecture``."""
+    return FocusNetwork(architecture["num_levels"], patch_size=architecture["patch_size"],
+                        channels=tuple(architecture["channels"]), hidden=architecture["hidden"],
+                        dropout=architecture["dropout"], batch_norm=architecture["batch_norm"],
+                        pooling=architecture.get("pooling", "flatten"),
+                        standardize=architecture.get("standardize", False))
+
+
+def augment_batch(batch, rng, *, dihedral=False, gain_range=None):
+    """Randomly flip / rotate (the 8 symmetries of the square) and rescale the brightness.
+
+    Parameters
+    ----------
+    batch : Tensor, shape (B, 1, S, S)
+        Intensities in [0, 1].
+    rng : numpy.random.Generator
+    dihedral : bool
+        Apply one of the 8 flips / 90-degree rotations per patch: focus does
+        not depend on orientation.
+    gain_range : tuple of float, optional
+        Multiply each patch by a gain drawn uniformly from this range and
+        clip to [0, 1], as a change of exposure would.
+
+    Returns
+    -------
+    Tensor, shaped like `batch`
+    """
+    size = batch.shape[0]
+    if dihedral:
+        codes = rng.integers(0, 8, size)
+        augmented = torch.empty_like(batch)
+        for code in np.unique(codes):
+            index = torch.as_tensor(np.flatnonzero(codes == code))
+            part = batch[index]
+            if code & 4:
+                part = part.transpose(-1, -2)
+            augmented[index] = torch.rot90(part, int(code & 3), dims=(-2, -1))
+        batch = augmented
+    if gain_range is not None:
+        gains = torch.as_tensor(rng.uniform(gain_range[0], gain_range[1], size), dtype=batch.dtype)
+        batch = (batch * gains.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+    return batch
+
+
+def train_network(network, patches, targets, *, epochs, batch_size, learning_rate, seed,
+                  max_steps=None, weights=None, weight_decay=0.0, schedule="constant", dihedral=False, gain_range=None,
+                  description="training"):
+    """Train `network` with Adam on the ranked probability score.
+
+    Parameters
+    ----------
+    network : FocusNetwork
+        Trained in place.
+    patches : ndarray, shape (N, S, S)
+        Grey intensities in [0, 1].
+    targets : ndarray, shape (N,) of int or (N, K) of float
+        True levels or level distributions.
+    epochs, batch_size : int
+    max_steps : int, optional
+        Stop after this many optimizer steps, even within an epoch.
+    learning_rate : float
+        Adam step size (the peak value for the cosine schedule).
+    seed : int
+        Seeds the batch order, the augmentations and the dropout masks.
+    weights : ndarray, shape (N,), optional
+        Per-sample loss weights.
+    weight_decay : float
+    schedule : {"constant", "cosine"}
+        Learning rate over the steps.
+    dihedral, gain_range
+        Augmentations, see `augment_batch`.
+    description : str
+        Label of the progress bar (written to stderr).
+
+    Returns
+    -------
+    history : list of float
+        Mean training loss of each epoch.
+    """
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"unknown schedule {schedule!r}")
+    rng = np.random.default_rng(seed)
+    inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32)).unsqueeze(1)
+    labels = torch.as_tensor(targets)
+    sample_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(inputs) / batch_size)
+    total = epochs * steps_per_epoch if max_steps is None else min(epochs * steps_per_epoch, max_steps)
+    scheduler = None
+    if schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
+    history = []
+    network.train()
+    with torch.random.fork_rng(devices=[]), tqdm(total=total, desc=description, unit="step",
+                                                 file=sys.stderr, leave=False, mininterval=1.0) as bar:
+        # dropout draws from torch's global generator: seed a private copy of it
+        torch.manual_seed(seed)
+        step = 0
+        while step < total:
+            order = rng.permutation(len(inputs))
+            running, seen = 0.0, 0
+            for start in range(0, len(order), batch_size):
+                if step == total:
+                    break
+                step += 1
+                index = torch.as_tensor(order[start:start + batch_size])
+                batch = augment_batch(inputs[index], rng, dihedral=dihedral, gain_range=gain_range)
+                loss = ranked_probability_score_loss(
+                    network(batch), labels[index],
+                    weights=None if sample_weights is None else sample_weights[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                running += loss.item() * len(index)
+                seen += len(index)
+                bar.update(1)
+            history.append(running / seen)
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
+    network.eval()
+    return history
+
+
+@torch.no_grad()
+def predict_distributions(network, patches, *, batch_size=256):
+    """Level distributions of grey patches.
+
+    Parameters
+    ----------
+    network : FocusNetwork
+    patches : ndarray, shape (N, S, S)
+        Grey intensities in [0, 1].
+    batch_size : int
+
+    Returns
+    -------
+    distributions : ndarray of float64, shape (N, K), rows summing to 1
+    """
+    network.eval()
+    inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32)).unsqueeze(1)
+    outputs = [torch.softmax(network(inputs[start:start + batch_size]).double(), dim=1)
+               for start in range(0, len(inputs), batch_size)]
+    if not outputs:
+        return np.zeros((0, network.architecture["num_levels"]))
+    distributions = torch.cat(outputs).numpy()
+    return distributions / distributions.sum(axis=1, keepdims=True)

@@ -1,0 +1,265 @@
+"""Rendering of a `mmdf_bench.leaderboard.Leaderboard`: Markdown, CSV and JSON files.
+
+Markdown is for people: one pipe table per dataset (then one per subset of
+its samples), a legend, and the problems of the run. CSV and JSON are for
+programs (regression checks, reports).
+
+References
+----------
+.. [1] https://github.com/astanin/python-tabulate (pipe tables)
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+__all__ = ["to_markdown", "write_leaderboard"]
+
+_ERROR_CHARS = 200
+
+
+def _decimals(rows):
+    """Decimals giving the column's typical interval width two significant digits."""
+    widths = (rows["ci_high"] - rows["ci_low"]).to_numpy(dtype=np.float64)
+    widths = widths[np.isfinite(widths) & (widths > 0)]
+    if widths.size:
+        scale, digits = float(np.median(widths)), 2
+    else:
+        magnitudes = np.abs(rows["mean"].to_numpy(dtype=np.float64))
+        magnitudes = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+        if not magnitudes.size:
+            return 3
+        scale, digits = float(magnitudes.max()), 3
+    return int(np.clip(digits - 1 - math.floor(math.log10(scale)), 0, 6))
+
+
+def _cell(row, decimals):
+    value = f"{row['mean']:.{decimals}f}"
+    if row["best"]:
+        value = f"**{value}**"
+    elif row["tied_with_best"]:
+        value += "†"
+    if math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"]):
+        value += f" [{row['ci_low']:.{decimals}f}, {row['ci_high']:.{decimals}f}]"
+    return value
+
+
+def _arrow(leaderboard, metric):
+    return "↑" if leaderboard.metrics.get(metric, {}).get("higher_is_better", True) else "↓"
+
+
+def _escape(text):
+    # A bare "|" would split a pipe-table cell.
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _table_failures(leaderboard, dataset):
+    """Failures of a dataset's table; a subset table gets those of its samples."""
+    failures = leaderboard.failures
+    info = leaderboard.subsets.get(dataset)
+    if info is None:
+        return failures[failures["dataset"] == dataset]
+    samples = leaderboard.samples
+    chosen = samples[(samples["dataset"] == info["dataset"])
+                     & (samples["subset"] == info["subset"])]["sample_id"]
+    return failures[(failures["dataset"] == info["dataset"])
+                    & failures["sample_id"].astype(str).isin(set(chosen))]
+
+
+def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
+    undefined = leaderboard.undefined
+    undefined = undefined[undefined["dataset"] == dataset]
+    present = set(rows["metric"]) | set(undefined["metric"])
+    primary = leaderboard.primary_metric.get(dataset)
+    metric_order = [primary] + [m for m in leaderboard.metrics if m != primary]
+    metric_order = [m for m in metric_order if m in present]
+    failures = _table_failures(leaderboard, dataset)
+    seconds = leaderboard.seconds
+    seconds = seconds[seconds["dataset"] == dataset].set_index("method")["mean_seconds"]
+    primary_rank = rows[rows["metric"] == primary].set_index("method")["rank"]
+    methods = sorted(set(rows["method"]) | set(undefined["method"]) | set(failures["method"]),
+                     key=lambda m: (primary_rank.get(m, math.inf), str(m)))
+
+    cells = {}
+    for metric in metric_order:
+        block = rows[rows["metric"] == metric]
+        decimals = _decimals(block)
+        cells[metric] = {row["method"]: _cell(row, decimals) for _, row in block.iterrows()}
+    headers = (["rank", "method"] + [f"{m} {_arrow(leaderboard, m)}" for m in metric_order]
+               + ["n", "s/sample", "failures"])
+    counts = pd.concat([rows[["method", "n"]], undefined[["method", "n"]]])
+    counts = counts.groupby("method")["n"].max()
+    failure_counts = failures.groupby("method").size()
+    table = []
+    for method in methods:
+        rank = primary_rank.get(method)
+        table.append(
+            [("–" if rank is None else str(rank)), _escape(method)]
+            + [cells[m].get(method, "–") for m in metric_order]
+            + [str(counts.get(method, 0)),
+               (f"{seconds[method]:.3g}" if method in seconds.index else "–"),
+               str(int(failure_counts.get(method, 0)))]
+        )
+    aligns = ["right", "left"] + ["left"] * len(metric_order) + ["right"] * 3
+    body = tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True,
+                    colalign=aligns)
+    sort_note = f"Sorted by `{primary}`." if primary else "No scores."
+    text = f"{heading} {dataset}\n\n{sort_note}\n\n{body}\n"
+    if len(undefined):
+        notes = [f"`{metric}` for {', '.join(f'`{_escape(m)}`' for m in sorted(names, key=str))}"
+                 for metric, names in undefined.groupby("metric")["method"]]
+        text += ("\nUndefined on these samples (e.g. a class is absent), shown as –: "
+                 + "; ".join(notes) + ".\n")
+    return text
+
+
+def _legend(leaderboard, percent):
+    legend = (
+        f"Cells: mean [{percent} CI], CI = {percent} BCa bootstrap over groups (specimens, "
+        "or samples when ungrouped). ↑ higher is better, ↓ lower is better. "
+        f"**bold** = best; † = not distinguishable from the best ({percent} paired bootstrap "
+        "CI of the difference on shared samples contains 0). n = samples scored; "
+        "s/sample = mean prediction seconds per sample."
+    )
+    if leaderboard.pooled_metrics:
+        names = ", ".join(f"`{m}`" for m in leaderboard.pooled_metrics)
+        legend += (f" {names}: the metric of the per-sample components (e.g. confusion "
+                   "counts) summed over the samples, not a mean of per-sample values.")
+    if leaderboard.subsets:
+        legend += (" A table `<dataset> [subset=<name>]` restricts the dataset to one subset "
+                   "of its samples; its ranks and ties are computed within the subset.")
+    return legend
+
+
+def to_markdown(leaderboard):
+    """Render a leaderboard as Markdown: one pipe table per dataset, legend, problems.
+
+    A dataset with subset tables is followed by a ``### <dataset>: by subset``
+    section holding them.
+
+    Parameters
+    ----------
+    leaderboard : Leaderboard
+
+    Returns
+    -------
+    text : str
+    """
+    rows, failures = leaderboard.rows, leaderboard.failures
+    percent = f"{leaderboard.confidence * 100:g}%"
+    scored = set(rows["dataset"]) | set(leaderboard.undefined["dataset"])
+    datasets = sorted((scored | set(failures["dataset"])) - set(leaderboard.subsets), key=str)
+    parts = ["# Leaderboard\n"]
+    for dataset in datasets:
+        parts.append(_dataset_table(leaderboard, dataset, rows[rows["dataset"] == dataset]))
+        subsets = [name for name, info in leaderboard.subsets.items()
+                   if info["dataset"] == dataset and name in scored]
+        if subsets:
+            parts.append(f"### {dataset}: by subset\n")
+            parts += [_dataset_table(leaderboard, name, rows[rows["dataset"] == name],
+                                     heading="####") for name in subsets]
+
+    parts.append(f"{_legend(leaderboard, percent)}\n")
+    present = set(rows["metric"]) | set(leaderboard.undefined["metric"])
+    described = [m for m in leaderboard.metrics
+                 if m in present and leaderboard.metrics[m].get("summary")]
+    if described:
+        parts.append("\n".join(
+            f"- `{m}` {_arrow(leaderboard, m)}: {_escape(leaderboard.metrics[m]['summary'])}"
+            for m in described) + "\n")
+    if leaderboard.unavailable:
+        parts.append("## Unavailable metrics\n\n" + "\n".join(
+            f"- `{name}`: {_escape(reason)}" for name, reason in leaderboard.unavailable.items()
+        ) + "\n")
+    if leaderboard.unavailable_methods:
+        parts.append("## Unavailable methods\n\n" + "\n".join(
+            f"- `{name}`: {_escape(reason)}"
+            for name, reason in leaderboard.unavailable_methods.items()
+        ) + "\n")
+    if len(failures):
+        table = [
+            [_escape(r["dataset"]), _escape(r["method"]), _escape(r["sample_id"]),
+             _escape(r["stage"]), _escape(_truncate(r["error"]))]
+            for _, r in failures.iterrows()
+        ]
+        count = len(failures)
+        parts.append(
+            f"## Failures\n\n**{count} failure{'s' if count != 1 else ''}**: these samples "
+            "have no score from that method (or metric, for stage `score`).\n\n"
+            + tabulate(table, headers=["dataset", "method", "sample", "stage", "error"],
+                       tablefmt="pipe", disable_numparse=True) + "\n"
+        )
+    return "\n".join(parts)
+
+
+def _truncate(text, limit=_ERROR_CHARS):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(value):
+    """A JSON-ready copy: numpy scalars to Python, NaN and missing to None."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # e.g. a Path in a metric description
+
+
+def _records(frame):
+    return _plain(frame.to_dict("records"))
+
+
+def write_leaderboard(leaderboard, out_dir):
+    """Write leaderboard.md, leaderboard.csv (the rows) and leaderboard.json.
+
+    Parameters
+    ----------
+    leaderboard : Leaderboard
+    out_dir : str or Path
+        Created when missing.
+
+    Returns
+    -------
+    paths : dict
+        ``{"markdown": ..., "csv": ..., "json": ...}`` paths written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "markdown": out_dir / "leaderboard.md",
+        "csv": out_dir / "leaderboard.csv",
+        "json": out_dir / "leaderboard.json",
+    }
+    paths["markdown"].write_text(to_markdown(leaderboard), encoding="utf-8")
+    leaderboard.rows.to_csv(paths["csv"], index=False)
+    document = {
+        "confidence": leaderboard.confidence,
+        "primary_metric": leaderboard.primary_metric,
+        "rows": _records(leaderboard.rows),
+        "undefined": _records(leaderboard.undefined),
+        "pooled_metrics": list(leaderboard.pooled_metrics),
+        "subsets": leaderboard.subsets,
+        "unavailable": leaderboard.unavailable,
+        "unavailable_methods": leaderboard.unavailable_methods,
+        "failures": _records(leaderboard.failures),
+        "seconds": _records(leaderboard.seconds),
+        "metrics": leaderboard.metrics,
+    }
+    paths["json"].write_text(
+        json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    return paths
