@@ -9,6 +9,9 @@ References
        Applied Meteorology 10(1): 155-156, 1971.
 .. [2] S. J. Yang et al., "Assessing microscope image focus quality with deep
        learning", BMC Bioinformatics 19:77, 2018.
+.. [3] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image
+       quality assessment: from error visibility to structural similarity",
+       IEEE TIP 13(4): 600-612, 2004.
 """
 
 import torch
@@ -69,3 +72,86 @@ def ranked_probability_score_loss(logits_or_probs, levels, *, from_logits=True, 
         return per_sample.mean()
     weights = weights.to(per_sample.dtype)
     return (per_sample * weights).sum() / weights.sum()
+
+
+# Wang et al. (2004) window, the same as `mmdf_bench.metrics.full_reference.ssim`.
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _gaussian_taps(sigma, radius, *, dtype, device):
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return (taps / taps.sum()).to(dtype=dtype, device=device)
+
+
+def _local_mean(planes, taps):
+    """Separable Gaussian mean of ``(M, 1, H, W)`` planes over valid positions only."""
+    size = taps.numel()
+    planes = F.conv2d(planes, taps.view(1, 1, size, 1))
+    return F.conv2d(planes, taps.view(1, 1, 1, size))
+
+
+def ssim_index(prediction, target, *, data_range=1.0, sigma=SSIM_SIGMA, radius=SSIM_RADIUS):
+    """Differentiable mean SSIM of two image batches (Wang et al. 2004).
+
+    Uses the conventions of `mmdf_bench.metrics.full_reference.ssim`: a
+    Gaussian window of standard deviation 1.5 truncated to 11 x 11,
+    population moments, ``K1 = 0.01``, ``K2 = 0.03``, and only the window
+    positions that lie wholly inside the image (the metric's border crop).
+    Each channel is scored separately; the result is the mean over
+    channels and images.
+
+    Parameters
+    ----------
+    prediction, target : Tensor, shape (N, C, H, W)
+        H and W at least ``2 * radius + 1``.
+    data_range : float
+        Dynamic range of the images (1 for [0, 1]).
+
+    Returns
+    -------
+    Tensor, scalar
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image
+           quality assessment: from error visibility to structural
+           similarity", IEEE TIP 13(4): 600-612, 2004.
+    """
+    if prediction.shape != target.shape or prediction.ndim != 4:
+        raise ValueError(f"expected two (N, C, H, W) batches of one shape, got {tuple(prediction.shape)} "
+                         f"and {tuple(target.shape)}")
+    if min(prediction.shape[-2:]) < 2 * radius + 1:
+        raise ValueError(f"images must be at least {2 * radius + 1} pixels wide for SSIM")
+    taps = _gaussian_taps(sigma, radius, dtype=prediction.dtype, device=prediction.device)
+    x = prediction.reshape(-1, 1, *prediction.shape[-2:])
+    y = target.reshape(-1, 1, *target.shape[-2:]).to(prediction.dtype)
+    # one convolution pass over the five stacked moment planes
+    moments = _local_mean(torch.cat([x, y, x * x, y * y, x * y]), taps).chunk(5)
+    mean_x, mean_y, square_x, square_y, product = moments
+    var_x = square_x - mean_x**2
+    var_y = square_y - mean_y**2
+    covariance = product - mean_x * mean_y
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * covariance + c2)) / (
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean()
+
+
+def ssim_loss(prediction, target, *, data_range=1.0):
+    """``1 - SSIM`` (see `ssim_index`): 0 for identical images, differentiable.
+
+    Parameters
+    ----------
+    prediction, target : Tensor, shape (N, C, H, W)
+    data_range : float
+
+    Returns
+    -------
+    Tensor, scalar
+    """
+    return 1.0 - ssim_index(prediction, target, data_range=data_range)

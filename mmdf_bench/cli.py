@@ -193,10 +193,17 @@ def _add_stack_from_video(subparsers):
 def _stack_from_video(arguments):
     from mmdf_bench.data.zstack import stack_from_video, write_stack
 
-    stack, frames, _ = stack_from_video(arguments.video, num_planes=arguments.planes)
+    import pandas as pd
+
+    stack, frames, scores = stack_from_video(arguments.video, num_planes=arguments.planes)
     paths = write_stack(stack, arguments.out)
+    # keep the evidence for the choice: which frame became which plane, and every frame's score
+    pd.DataFrame({"plane": range(len(frames)), "frame": frames, "file": [p.name for p in paths]}
+                 ).to_csv(arguments.out / "planes.csv", index=False)
+    pd.DataFrame({"frame": range(len(scores)), "focus_score": scores}
+                 ).to_csv(arguments.out / "frame_scores.csv", index=False)
     print(f"{len(paths)} planes from frames {', '.join(str(index) for index in frames)} "
-          f"written to {arguments.out}")
+          f"written to {arguments.out} (planes.csv, frame_scores.csv beside them)")
     return EXIT_OK
 
 

@@ -297,7 +297,7 @@ def random_trajectory_kernel(*, rng, size=None, max_length=16.0, anxiety=None, n
     _check_size(size)
     rows, cols, parameters = random_trajectory(rng=rng, max_length=max_length, anxiety=anxiety,
                                                num_samples=num_samples)
-    seen = max(1, int(round(exposure * num_samples)))
+    seen = max(1, round(exposure * num_samples))
     kernel = rasterize_points(rows[:seen], cols[:seen], size=size)
     if return_parameters:
         parameters.update(max_length=float(max_length), exposure=float(exposure), num_samples=int(num_samples))

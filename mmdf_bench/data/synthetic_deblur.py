@@ -45,9 +45,11 @@ CENTER_JITTER = 3.0
 #: Dark frame around the region, pixels above/below; the frame is 4:3.
 FRAME_MARGIN = 8
 
-#: Blur kinds and their share of every split: half fast-scan lines, a
-#: quarter random trajectories, a quarter Gaussian (small and large alike).
-BLUR_PATTERN = ("linear-motion",) * 4 + ("trajectory-motion",) * 2 + ("gaussian",) * 2
+#: Blur kinds (with the Gaussian scale) and their share of every split:
+#: half fast-scan lines, a quarter random trajectories, an eighth each
+#: small and large Gaussian.
+BLUR_PATTERN = ((("linear-motion", None),) * 4 + (("trajectory-motion", None),) * 2
+                + (("gaussian", "small"), ("gaussian", "large")))
 BLUR_KINDS = ("linear-motion", "trajectory-motion", "gaussian")
 #: Length of the fast-scan line (pixels of the 256-pixel image).
 LINEAR_LENGTH_RANGE = (5.0, 21.0)
@@ -121,7 +123,7 @@ def phone_frame(region, *, rng):
     """
     side = region.shape[0]
     height = side + 2 * FRAME_MARGIN
-    width = int(round(height * 4 / 3))
+    width = round(height * 4 / 3)
     top, left = FRAME_MARGIN, (width - side) // 2
     # Outside the region only the dark surround shows: a flat fill is enough.
     frame = np.empty((height, width, 3), dtype=np.float32)
@@ -175,7 +177,7 @@ class SyntheticBrightfieldDeblur(Dataset):
     regions; each gets its own orientation of the region, field stop and
     kernel. Blur kinds follow `BLUR_PATTERN` exactly in every block of
     eight samples (order shuffled per split): 1/2 linear fast-scan motion,
-    1/4 random-trajectory motion, 1/4 Gaussian (small or large).
+    1/4 random-trajectory motion, 1/8 small and 1/8 large Gaussian.
 
     Parameters
     ----------
@@ -238,7 +240,7 @@ class SyntheticBrightfieldDeblur(Dataset):
             "image_size": IMAGE_SIZE,
             "region_size": self.region_size,
             "noise": self.noise,
-            "blur_pattern": list(BLUR_PATTERN),
+            "blur_pattern": [kind if scale is None else f"{kind}-{scale}" for kind, scale in BLUR_PATTERN],
             "linear_length_px": list(LINEAR_LENGTH_RANGE),
             "trajectory_length_px": list(TRAJECTORY_LENGTH_RANGE),
             "gaussian_sigma_px": [blur_kernels.SMALL_GAUSSIAN_SIGMA, blur_kernels.LARGE_GAUSSIAN_SIGMA],
@@ -248,7 +250,10 @@ class SyntheticBrightfieldDeblur(Dataset):
         return description
 
     def plan(self, split):
-        """Return ``[(region, blur_kind), ...]`` for the samples of `split`, in id order."""
+        """Return ``[(region, (blur_kind, gaussian_scale)), ...]`` for the samples of `split`, in id order.
+
+        A region is ``(source, grid_row, grid_col)``; the scale is None except for Gaussian blur.
+        """
         self._check_split(split)
         if split not in self._plans:
             rng = np.random.default_rng([int(self.seed), _digest("plan", split)])
@@ -258,8 +263,7 @@ class SyntheticBrightfieldDeblur(Dataset):
             # Exact proportions in every block of eight, in a shuffled order.
             kinds = []
             for start in range(0, count, len(BLUR_PATTERN)):
-                block = list(BLUR_PATTERN)
-                rng.shuffle(block)
+                block = [BLUR_PATTERN[position] for position in rng.permutation(len(BLUR_PATTERN))]
                 kinds += block[: count - start]
             self._plans[split] = [(regions[index % len(regions)], kinds[index]) for index in range(count)]
         return self._plans[split]
@@ -279,7 +283,7 @@ class SyntheticBrightfieldDeblur(Dataset):
         from mmdf_bench.tasks.deblur import DeblurSample
 
         split, index = self._parse(sample_id)
-        (source, row, col), kind = self.plan(split)[index]
+        (source, row, col), (kind, scale) = self.plan(split)[index]
         rng = np.random.default_rng([int(self.seed), _digest("sample", sample_id)])
         size = self.region_size
         region = source_images()[source][row * size : (row + 1) * size, col * size : (col + 1) * size]
@@ -289,7 +293,7 @@ class SyntheticBrightfieldDeblur(Dataset):
 
         frame, true_field = phone_frame(region, rng=rng)
         sharp, found_field = preprocess_frame(frame)
-        kernel, parameters = draw_blur_kernel(kind, rng=rng)
+        kernel, parameters = draw_blur_kernel(kind, rng=rng, scale=scale)
         blurred = optics.blur(sharp, kernel)
         if self.noise:
             blurred = optics.add_sensor_noise(blurred, rng=rng)
