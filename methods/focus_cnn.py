@@ -9,12 +9,15 @@ in what they learn from:
     the dataset's own defocus levels. Patches without a level (artefacts)
     are left out: Yang et al. did not model artefacts.
 ``yang-synthetic``
-    Yang et al.'s recipe: only the in-focus train patches are used, each is
-    defocused with the scalar paraxial PSF (`mmdf_bench.data.optics`) to
-    random levels, rescaled in exposure and given Poisson noise. The level
-    step follows Yang et al.: consecutive levels differ by about 3 pixels of
-    geometric blur diameter, ``2 z NA / n``, i.e. ``z_step = 3 px * n / (2 NA)``
-    (3 µm for the default optics: 0.5 µm pixels, NA 0.25, air).
+    Yang et al.'s recipe: only the in-focus train patches are used (their
+    levels are ignored), each is defocused with the scalar paraxial PSF
+    (`mmdf_bench.data.optics`) to random levels, rescaled in exposure and
+    given Poisson noise. Level k lies ``k * depth_step`` from focus. The
+    default step is the embedded z-stack's 6 µm, so that predicted levels
+    mean the same defocus as the data's; Yang et al. spaced their levels by
+    about 3 pixels of geometric blur diameter ``2 z NA / n``, which for the
+    default optics (0.5 µm pixels, NA 0.25, air) would be 3 µm
+    (`yang_depth_step`; pass ``depth_step=yang_depth_step()`` for it).
 ``mmdf-focus``
     The MMDF upgrade: batch normalisation after each convolution, every
     train patch used, artefact patches (dust, water, condensate) taught as
@@ -41,6 +44,7 @@ References
 import numpy as np
 
 from mmdf_bench.data import optics
+from mmdf_bench.data.synthetic_zstack import LEVEL_SPACING
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.focus_map import certainty_weighted_mean, level_certainty
 from mmdf_bench.images import to_gray, validate_image
@@ -76,7 +80,7 @@ def tile_positions(shape, *, tile=PATCH_SIZE, stride=PATCH_SIZE):
     return np.arange(0, shape[0] - tile + 1, stride), np.arange(0, shape[1] - tile + 1, stride)
 
 
-def synthetic_defocus(sharp_patches, *, levels_per_patch, rng, num_levels=NUM_LEVELS, depth_step=None,
+def synthetic_defocus(sharp_patches, *, levels_per_patch, rng, num_levels=NUM_LEVELS, depth_step=LEVEL_SPACING,
                       gain_range=(0.8, 1.2), photons=optics.DEFAULT_PHOTONS):
     """Defocus in-focus grey patches to random levels (Yang et al.'s training data).
 
@@ -88,7 +92,7 @@ def synthetic_defocus(sharp_patches, *, levels_per_patch, rng, num_levels=NUM_LE
     rng : numpy.random.Generator
     num_levels : int
     depth_step : float, optional
-        Defocus between levels (metres); `yang_depth_step` by default.
+        Defocus between levels (metres); by default the embedded z-stack's spacing.
     gain_range : tuple of float
         Exposure factor drawn per output patch.
     photons : float
@@ -99,7 +103,6 @@ def synthetic_defocus(sharp_patches, *, levels_per_patch, rng, num_levels=NUM_LE
     patches : ndarray of float32, shape (N * levels_per_patch, S, S)
     levels : ndarray of int64, shape (N * levels_per_patch,)
     """
-    depth_step = yang_depth_step() if depth_step is None else depth_step
     psfs = [optics.defocus_psf(level * depth_step) for level in range(num_levels)]
     patches, levels = [], []
     for sharp in sharp_patches:
@@ -300,9 +303,9 @@ class YangSyntheticFocusCNN(_FocusCNN):
     citation = YANG_CITATION
     weights_source = "trained from scratch on synthetically defocused in-focus train patches (cached checkpoint)"
     profiles = {
-        "smoke": {**YangFocusCNN.profiles["smoke"], "levels_per_patch": 2},
-        "cpu": {**YangFocusCNN.profiles["cpu"], "levels_per_patch": 2},
-        "paper": {**YangFocusCNN.profiles["paper"], "levels_per_patch": NUM_LEVELS},
+        "smoke": {**YangFocusCNN.profiles["smoke"], "levels_per_patch": 2, "depth_step": LEVEL_SPACING},
+        "cpu": {**YangFocusCNN.profiles["cpu"], "levels_per_patch": 2, "depth_step": LEVEL_SPACING},
+        "paper": {**YangFocusCNN.profiles["paper"], "levels_per_patch": NUM_LEVELS, "depth_step": LEVEL_SPACING},
     }
 
     def training_set(self, train_samples, *, rng):
@@ -317,7 +320,8 @@ class YangSyntheticFocusCNN(_FocusCNN):
             keep = rng.choice(len(sharp), size=max(1, limit // per_patch), replace=False)
             sharp = [sharp[index] for index in np.sort(keep)]
         patches, levels = synthetic_defocus(np.stack(sharp), levels_per_patch=per_patch, rng=rng,
-                                            num_levels=self.num_levels)
+                                            num_levels=self.num_levels,
+                                            depth_step=self.hyperparameters["depth_step"])
         return patches, levels, None
 
 

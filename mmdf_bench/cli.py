@@ -5,6 +5,8 @@
 ``mmdf-bench train --method M``        train a deep method and cache its checkpoint
 ``mmdf-bench focus-map IMAGE ...``     tile map of predicted defocus levels
 ``mmdf-bench stack-from-video VIDEO``  z-scan video -> folder of planes
+``mmdf-bench compare BASE NEW``        regression check of one run against another
+``mmdf-bench report RUN [RUN ...]``    one self-contained HTML page of results
 
 Exit status: 0 success; 1 the run finished but something failed (see the
 leaderboard's failure section); 2 bad usage (unknown name, bad option).
@@ -35,7 +37,7 @@ def _add_run(subparsers):
         description="Evaluate methods x datasets for one task. Results go to --out "
                     "(default runs/<task>-<time>): scores.csv, failures.csv, manifest.json, "
                     "leaderboard.md/.csv/.json.")
-    parser.add_argument("--task", required=True, help="task name (fusion)")
+    parser.add_argument("--task", required=True, help="task name: fusion, focus or deblur")
     parser.add_argument("--methods", nargs="+", metavar="PATTERN",
                         help="method names or shell-style patterns (default: all of the task)")
     parser.add_argument("--datasets", nargs="+", metavar="NAME[=PATH]",
@@ -207,6 +209,73 @@ def _stack_from_video(arguments):
     return EXIT_OK
 
 
+def _add_compare(subparsers):
+    parser = subparsers.add_parser(
+        "compare", help="check a run against a base run: regressions, improvements",
+        description="Match the scores of NEW and BASE by (dataset, method, sample, metric), "
+                    "bootstrap each paired difference and print a Markdown table. Exit 0 when "
+                    "nothing regressed, 1 on a regression (or results missing from NEW), "
+                    "2 when the runs cannot be compared (other samples or dataset versions).")
+    parser.add_argument("base", type=Path, help="results folder of the base (reference) run")
+    parser.add_argument("new", type=Path, help="results folder of the run to check")
+    parser.add_argument("--tolerance", nargs="+", action="extend", default=[],
+                        metavar="METRIC=VALUE",
+                        help="allowed worsening per metric, in its units (psnr=0.1) or percent "
+                             "of the base value (ssim=0.5%%); METRIC may be a pattern ('*=0.001')")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="coverage of the bootstrap intervals (default 0.95)")
+    parser.add_argument("--resamples", type=int, default=9999, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument("--changes-only", action="store_true", help="hide unchanged rows")
+    parser.add_argument("-o", "--out", type=Path, help="also write the Markdown table here")
+    parser.set_defaults(handler=_compare)
+
+
+def _compare(arguments):
+    from mmdf_bench.compare import compare_runs, parse_tolerances, to_markdown
+
+    if not 0 < arguments.confidence < 1 or arguments.resamples < 1:
+        raise MmdfBenchError("--confidence must lie in (0, 1) and --resamples be at least 1")
+    comparison = compare_runs(arguments.base, arguments.new,
+                              tolerances=parse_tolerances(arguments.tolerance),
+                              confidence=arguments.confidence, n_resamples=arguments.resamples,
+                              seed=arguments.seed)
+    text = to_markdown(comparison, changes_only=arguments.changes_only)
+    print(text)
+    if arguments.out:
+        arguments.out.parent.mkdir(parents=True, exist_ok=True)
+        arguments.out.write_text(text, encoding="utf-8")
+    if not comparison.ok:
+        print(f"mmdf-bench: {len(comparison.failing)} regression(s) or missing result(s) "
+              f"against {arguments.base}", file=sys.stderr)
+        return EXIT_FAILURES
+    return EXIT_OK
+
+
+def _add_report(subparsers):
+    parser = subparsers.add_parser(
+        "report", help="write one self-contained HTML page of one or more runs",
+        description="Leaderboards with confidence intervals, forest plots and, for runs saved "
+                    "with --save-outputs, image panels of samples; images are embedded.")
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="results folders")
+    parser.add_argument("-o", "--out", type=Path, default=Path("report.html"),
+                        help="HTML file to write (default report.html)")
+    parser.add_argument("--samples", type=int, default=3,
+                        help="samples shown per dataset when outputs were saved (default 3)")
+    parser.add_argument("--image-size", type=int, default=192,
+                        help="longest side of each sample picture in pixels (default 192)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(arguments):
+    from mmdf_bench.report import write_report
+
+    path = write_report(arguments.runs, arguments.out, max_samples=arguments.samples,
+                        max_size=arguments.image_size)
+    print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmdf-bench",
@@ -218,6 +287,8 @@ def build_parser():
     _add_train(subparsers)
     _add_focus_map(subparsers)
     _add_stack_from_video(subparsers)
+    _add_compare(subparsers)
+    _add_report(subparsers)
     return parser
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.leaderboard_render import to_markdown, write_leaderboard
+from mmdf_bench.baseline_gain import GAIN_COLUMNS, gains_over_baseline
 from mmdf_bench.stats import (bootstrap_mean, bootstrap_statistic, paired_difference,
                               paired_statistic_difference)
 
@@ -86,6 +87,9 @@ class Leaderboard:
         compared.
     samples : pandas.DataFrame
         Columns `SAMPLE_COLUMNS` of the samples that belong to a subset table.
+    gains : pandas.DataFrame
+        Columns `mmdf_bench.baseline_gain.GAIN_COLUMNS`: each method's paired
+        difference to the task's baseline method (empty without one).
     """
 
     rows: pd.DataFrame
@@ -100,6 +104,7 @@ class Leaderboard:
     subsets: dict = field(default_factory=dict)
     undefined: pd.DataFrame = field(default_factory=lambda: _empty(UNDEFINED_COLUMNS))
     samples: pd.DataFrame = field(default_factory=lambda: _empty(SAMPLE_COLUMNS))
+    gains: pd.DataFrame = field(default_factory=lambda: _empty(GAIN_COLUMNS))
 
 
 def subset_dataset_name(dataset, subset):
@@ -292,7 +297,7 @@ def _restrict(frame, samples, subsets):
 
 def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_metrics=(),
                       confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None,
-                      aggregators=None, samples=None):
+                      aggregators=None, samples=None, baseline=None, gain_metrics=()):
     """Aggregate per-sample scores into a ranked leaderboard.
 
     Parameters
@@ -330,6 +335,10 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
         whose samples fall in more than one subset also gets one table per
         subset, named ``subset_dataset_name(dataset, subset)``; samples
         missing from this table belong to no subset table.
+    baseline : str, optional
+        Method every other one is compared with on `gain_metrics` (paired
+        bootstrap, see `mmdf_bench.baseline_gain`).
+    gain_metrics : tuple of str
 
     Returns
     -------
@@ -387,8 +396,14 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     unavailable = {name: info.get("reason") or "unavailable here (no reason given)"
                    for name, info in metrics.items() if not info.get("available", True)}
     pooled = tuple(name for name in metrics if name in aggregators)
+    gains = _empty(GAIN_COLUMNS)
+    if baseline is not None and gain_metrics:
+        gains = gains_over_baseline(
+            frame.assign(metric=frame["base"]), baseline=baseline,
+            metrics=[m for m in gain_metrics if m in metrics and m not in aggregators],
+            higher_is_better={m: metrics[m].get("higher_is_better", True) for m in metrics}, **options)
     return Leaderboard(rows=rows, unavailable=unavailable, failures=failure_table,
                        seconds=timing, primary_metric=primary, metrics=dict(metrics),
                        confidence=confidence, unavailable_methods=dict(unavailable_methods or {}),
                        pooled_metrics=pooled, subsets=subsets, undefined=undefined,
-                       samples=sample_table)
+                       samples=sample_table, gains=gains)

@@ -135,6 +135,29 @@ def _legend(leaderboard, percent):
     return legend
 
 
+def _gains_section(leaderboard, datasets, percent):
+    """Markdown of each method's paired gain over the baseline method, per dataset ('' if none)."""
+    gains = leaderboard.gains
+    gains = gains[gains["dataset"].isin(datasets)]
+    if not len(gains):
+        return ""
+    baseline = gains["baseline"].iloc[0]
+    parts = [f"## Gain over `{baseline}`\n\nPaired difference `method - {baseline}` on the same samples, "
+             f"with its {percent} bootstrap CI over specimens; *better* / *worse* when the CI excludes 0.\n"]
+    for dataset, block in gains.groupby("dataset", sort=True):
+        table = []
+        for _, row in block.iterrows():
+            verdict = "better" if row["better"] else ("worse" if row["significant"] else "no difference")
+            decimals = 2 if abs(row["gain"]) >= 0.1 else 4
+            table.append([_escape(row["method"]), _escape(row["metric"]),
+                          f"{row['gain']:+.{decimals}f} [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]",
+                          verdict, int(row["n"])])
+        parts.append(f"### {_escape(dataset)}\n\n" + tabulate(
+            table, headers=["method", "metric", f"gain [{percent} CI]", "verdict", "n"], tablefmt="pipe",
+            disable_numparse=True) + "\n")
+    return "\n".join(parts)
+
+
 def to_markdown(leaderboard):
     """Render a leaderboard as Markdown: one pipe table per dataset, legend, problems.
 
@@ -163,6 +186,9 @@ def to_markdown(leaderboard):
             parts += [_dataset_table(leaderboard, name, rows[rows["dataset"] == name],
                                      heading="####") for name in subsets]
 
+    gains = _gains_section(leaderboard, datasets, percent)
+    if gains:
+        parts.append(gains)
     parts.append(f"{_legend(leaderboard, percent)}\n")
     present = set(rows["metric"]) | set(leaderboard.undefined["metric"])
     described = [m for m in leaderboard.metrics
@@ -257,6 +283,7 @@ def write_leaderboard(leaderboard, out_dir):
         "failures": _records(leaderboard.failures),
         "seconds": _records(leaderboard.seconds),
         "metrics": leaderboard.metrics,
+        "gains": _records(leaderboard.gains),
     }
     paths["json"].write_text(
         json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n",

@@ -243,7 +243,9 @@ def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache
     if method.needs_training():
         started = time.perf_counter()
         method.fit(LazySamples(dataset, train_ids, cache=cache), seed=seed)
-        return {"fit_seconds": round(time.perf_counter() - started, 3), "trained_on": dataset.name}
+        # the configuration after fitting shows what calibration chose (iterations, thresholds)
+        return {"fit_seconds": round(time.perf_counter() - started, 3), "trained_on": dataset.name,
+                "fitted_config": method.config()}
     return None
 
 
@@ -331,6 +333,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         seconds=pd.DataFrame(recorder.timings, columns=["dataset", "method", "sample_id", "seconds"]),
         primary_metrics=task.primary_metrics, seed=seed,
         aggregators=aggregators_of(metric_names), samples=samples,
+        baseline=task.baseline_method, gain_metrics=task.gain_metrics,
         unavailable_methods={name: record["reason"] for name, record in manifest["methods"].items()
                              if record.get("available") is False})
     files = write_leaderboard(leaderboard, out_dir)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mmdf_bench.data.optics import add_sensor_noise, blur, defocus_psf
+from mmdf_bench.data.synthetic_zstack import LEVEL_SPACING
 from mmdf_bench.data.sources import source_images
 from mmdf_bench.focus_map import focus_map, focus_map_table, render_focus_map
 from mmdf_bench.tasks.focus import FocusPrediction, FocusSample
@@ -28,7 +29,7 @@ def make_samples(count, *, seed, levels=(0, 10), artefacts=0):
     """Grey-level bright-field crops: in focus, defocused with the PSF, or spoiled by a dark 'dust' blob."""
     rng = np.random.default_rng(seed)
     images = list(source_images().values())
-    step = yang_depth_step()
+    step = LEVEL_SPACING
     samples = []
     for index in range(count + artefacts):
         image = images[index % len(images)]
@@ -172,6 +173,9 @@ def test_synthetic_defocus_is_deterministic_and_blurs_with_level():
     np.testing.assert_array_equal(first[0], second[0])
     patches, levels = first
     assert patches.shape == (33, SIZE, SIZE) and sorted(levels[:11]) == list(range(11))
+    # with the exposure fixed and the noise negligible, detail can only fall with the level
+    patches, levels = synthetic_defocus(sharp, levels_per_patch=11, rng=np.random.default_rng(7),
+                                        gain_range=(1.0, 1.0), photons=1e9)
     detail = [np.mean(np.diff(patches[levels == level], axis=-1) ** 2) for level in (0, 3, 10)]
     assert detail[0] > detail[1] > detail[2]
 

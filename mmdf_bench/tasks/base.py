@@ -81,6 +81,11 @@ class Task:
     describe_sample : callable, optional
         ``describe_sample(sample) -> dict`` of per-sample facts kept in
         ``samples.csv``; a ``subset`` key makes the leaderboard break results down by it.
+    baseline_method : str, optional
+        A "do nothing" method (deblur: ``identity``) every other method is
+        compared with, by paired bootstrap, on `gain_metrics`.
+    gain_metrics : tuple of str
+        Metrics of that comparison.
     """
 
     name: str
@@ -91,3 +96,5 @@ class Task:
     primary_metrics: tuple = ()
     description: str = ""
     describe_sample: Callable = None
+    baseline_method: str = None
+    gain_metrics: tuple = ()

@@ -125,4 +125,6 @@ TASK = Task(
     primary_metrics=("psnr", "ssim"),
     description="restoration of fast-scan (motion / defocus) blurred images",
     describe_sample=describe_sample,
+    baseline_method="identity",
+    gain_metrics=("psnr", "ssim"),
 )
