@@ -166,6 +166,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         super().__init__(profile=profile, **overrides)
         self._network = None
         self._history = []
+        self._stages = {}
 
     # -- what subclasses define -------------------------------------------------------------
     def architecture(self):
@@ -239,7 +240,8 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
     def state_dict(self):
         self._require_network()
         return {"architecture": dict(self._network_architecture()), "network": self._network.state_dict(),
-                "history": list(self._history), "method": self.name, "profile": self.profile}
+                "history": list(self._history), "stages": {k: list(v) for k, v in self._stages.items()},
+                "method": self.name, "profile": self.profile}
 
     def _network_architecture(self):
         return getattr(self._network, "architecture", None) or self.architecture()
@@ -254,6 +256,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         network.eval()
         self._network = network
         self._history = list(state.get("history", []))
+        self._stages = {key: list(value) for key, value in state.get("stages", {}).items()}
 
     def _require_network(self):
         if self._network is None:
@@ -271,11 +274,16 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         """Mean training loss of each epoch of the last `fit`."""
         return list(self._history)
 
+    @property
+    def stage_history(self):
+        """Per-epoch losses of each training stage of a multi-stage `fit` (``{stage: [...]}``)."""
+        return {key: list(value) for key, value in self._stages.items()}
+
     def restore(self, blurred, psf=None):
         """Restore `blurred` (the PSF, if given, is ignored: these methods are blind)."""
-        from methods.tiling import restore_tiled
-
         import torch
+
+        from methods.tiling import restore_tiled
 
         self._require_network()
         image = validate_image(blurred, source=f"input of {self.name}")

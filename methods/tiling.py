@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmdf_bench.errors import InvalidInputError
+
 #: Default tile side and overlap of `restore_tiled`.
 TILE = 256
 OVERLAP = 32
@@ -107,10 +109,10 @@ def restore_tiled(network, image, *, tile=TILE, overlap=OVERLAP):
         ``infer`` on the whole image.
     """
     if overlap < 0 or tile <= 2 * overlap:
-        raise ValueError(f"need 0 <= overlap < tile / 2, got tile={tile}, overlap={overlap}")
+        raise InvalidInputError(f"need 0 <= overlap < tile / 2, got tile={tile}, overlap={overlap}")
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3:
-        raise ValueError(f"expected an (H, W, C) image, got shape {image.shape}")
+        raise InvalidInputError(f"expected an (H, W, C) image, got shape {image.shape}")
     network.eval()
     rows, cols = image.shape[:2]
     if rows <= tile and cols <= tile:

@@ -36,8 +36,10 @@ def _add_run(subparsers):
         "run", help="evaluate methods on datasets and write scores, manifest and leaderboard",
         description="Evaluate methods x datasets for one task. Results go to --out "
                     "(default runs/<task>-<time>): scores.csv, failures.csv, manifest.json, "
-                    "leaderboard.md/.csv/.json.")
-    parser.add_argument("--task", required=True, help="task name: fusion, focus or deblur")
+                    "leaderboard.md/.csv/.json. An interrupted run keeps what it finished; "
+                    "--resume RUN_DIR computes only what is missing.")
+    parser.add_argument("--task", help="task name: fusion, focus or deblur (required unless "
+                                       "--resume)")
     parser.add_argument("--methods", nargs="+", metavar="PATTERN",
                         help="method names or shell-style patterns (default: all of the task)")
     parser.add_argument("--datasets", nargs="+", metavar="NAME[=PATH]",
@@ -45,14 +47,54 @@ def _add_run(subparsers):
     parser.add_argument("--metrics", nargs="+", metavar="PATTERN",
                         help="metric names or patterns (default: all of the task)")
     parser.add_argument("--out", type=Path, help="results folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed for training and bootstrap (default 0)")
+    parser.add_argument("--seed", type=int, help="seed for training and bootstrap (default 0)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test samples per dataset")
-    parser.add_argument("--save-outputs", action="store_true", help="write every method output")
-    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                        help="hyper-parameter profile of deep methods (default cpu); missing "
-                             "checkpoints are trained first")
+    parser.add_argument("--save-outputs", action="store_true", default=None,
+                        help="write every method output")
+    parser.add_argument("--profile", choices=PROFILES,
+                        help=f"hyper-parameter profile of deep methods (default {DEFAULT_PROFILE}); "
+                             "missing checkpoints are trained first")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    scale = parser.add_argument_group("scale")
+    scale.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="evaluate samples in N local worker processes (default 1: in this "
+                            "process); with --executor dask and no --scheduler, the workers of a "
+                            "local Dask cluster")
+    scale.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help="where samples are evaluated: local processes (default) or a Dask "
+                            "distributed cluster (pip install 'mmdf-bench[dask]')")
+    scale.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
+    scale.add_argument("--chunk-size", type=int, metavar="N",
+                       help="samples per task (default: about four tasks per worker)")
+    scale.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the interrupted run in RUN_DIR: compute only the missing "
+                            "(dataset, method, sample) results; options left out are taken from "
+                            "the run, options given must match it")
     parser.set_defaults(handler=_run)
+
+
+def _run_settings(arguments):
+    """The run's options: those given, else (with --resume) the recorded ones, else defaults."""
+    from mmdf_bench.resume import read_manifest
+
+    recorded = {}
+    if arguments.resume is not None:
+        if arguments.out is not None and arguments.out.resolve() != arguments.resume.resolve():
+            raise MmdfBenchError(f"--out {arguments.out} and --resume {arguments.resume} name "
+                                 "different folders; --resume writes into the run it continues")
+        recorded = read_manifest(arguments.resume)["config"]
+    elif arguments.task is None:
+        raise MmdfBenchError("--task is required (or --resume RUN_DIR)")
+    given = {"task": arguments.task, "methods": _split(arguments.methods),
+             "datasets": _split(arguments.datasets), "metrics": _split(arguments.metrics),
+             "seed": arguments.seed, "limit": arguments.limit, "profile": arguments.profile,
+             "save_outputs": arguments.save_outputs}
+    defaults = {"seed": 0, "profile": DEFAULT_PROFILE, "save_outputs": False}
+    settings = {key: value if value is not None else recorded.get(key, defaults.get(key))
+                for key, value in given.items()}
+    settings["method_options"] = recorded.get("method_options")
+    return settings
 
 
 def _run(arguments):
@@ -61,15 +103,19 @@ def _run(arguments):
 
     if arguments.limit is not None and arguments.limit < 1:
         raise MmdfBenchError("--limit must be at least 1")
-    out = arguments.out or Path("runs") / f"{arguments.task}-{datetime.now():%Y%m%d-%H%M%S}"
-    result = run(arguments.task, methods=_split(arguments.methods),
-                 datasets=_split(arguments.datasets), metrics=_split(arguments.metrics),
-                 out_dir=out, seed=arguments.seed, limit=arguments.limit,
-                 save_outputs=arguments.save_outputs, progress=not arguments.quiet,
-                 profile=arguments.profile)
+    if arguments.jobs < 1 or (arguments.chunk_size is not None and arguments.chunk_size < 1):
+        raise MmdfBenchError("--jobs and --chunk-size must be at least 1")
+    settings = _run_settings(arguments)
+    out = (arguments.resume or arguments.out
+           or Path("runs") / f"{settings['task']}-{datetime.now():%Y%m%d-%H%M%S}")
+    result = run(settings.pop("task"), **settings, out_dir=out, progress=not arguments.quiet,
+                 jobs=arguments.jobs, executor=arguments.executor, scheduler=arguments.scheduler,
+                 chunk_size=arguments.chunk_size, resume=arguments.resume is not None)
     print(to_markdown(result.leaderboard))
     print(f"\nResults written to {result.out_dir}/ "
           f"({', '.join(sorted(path.name for path in result.files.values()))}, scores.csv, manifest.json)")
+    if result.manifest.get("status") == "interrupted":
+        return EXIT_FAILURES  # the runner said how to continue
     if not result.ok:
         print(f"mmdf-bench: {len(result.failures)} failure(s); see {result.out_dir / 'failures.csv'}",
               file=sys.stderr)

@@ -1,69 +1,253 @@
 """Write a run's tables as they are produced, so an interruption loses nothing.
 
-`ResultsRecorder` appends to ``scores.csv`` (one row per dataset x method x
-sample x metric), ``failures.csv`` (what went wrong, where) and
-``samples.csv`` (per-sample facts such as the subset), flushing every row.
+`ResultsRecorder` appends to four CSV files, flushing every write:
+
+``scores.csv``
+    One row per dataset x method x sample x metric.
+``failures.csv``
+    What went wrong, where.
+``samples.csv``
+    Per-sample facts (group, subset, ...), one row per loaded sample.
+``completed.csv``
+    One row per (dataset, method, sample) whose rows are all written, with
+    the prediction time (empty when the prediction failed). It is the
+    run's journal: a resumed run (``--resume``) keeps exactly the
+    completed units, drops rows of a unit that was cut off half-way, and
+    computes the rest.
+
+Rows arrive in whatever order parallel workers finish; `finish` rewrites
+every table in the serial order (datasets, then methods, then samples, in
+the order the run lists them), so a parallel or resumed run writes the
+same bytes as an uninterrupted serial one. Timings stay out of
+``scores.csv`` for the same reason.
 """
 
 import csv
+import io
+import os
 import sys
 
+from mmdf_bench.errors import MmdfBenchError
 from mmdf_bench.leaderboard import FAILURE_COLUMNS, SCORE_COLUMNS
 
+__all__ = ["COMPLETED_COLUMNS", "RETRIED_STAGES", "ResultsRecorder", "RunOrder"]
+
 SAMPLE_COLUMNS = ("dataset", "sample_id", "group")
+COMPLETED_COLUMNS = ("dataset", "method", "sample_id", "seconds")
+#: Failures a resumed run forgets and meets again (or not): they concern no
+#: finished unit - a dataset that did not open, a method that did not
+#: build, a task lost with its worker.
+RETRIED_STAGES = ("dataset", "build", "worker")
+
+
+class RunOrder:
+    """The serial order of a run: datasets, methods, and each dataset's samples.
+
+    Parameters
+    ----------
+    datasets, methods : sequence of str
+    samples : dict
+        Dataset -> sequence of sample ids.
+    """
+
+    def __init__(self, datasets, methods, samples):
+        self.datasets = _positions(datasets)
+        self.methods = _positions(methods)
+        self.samples = {name: _positions(ids) for name, ids in samples.items()}
+
+    def unit_key(self, dataset, method, sample_id):
+        """Sort key; a missing method or sample (dataset, load, build rows) sorts first."""
+        samples = self.samples.get(dataset, {})
+        return (self.datasets.get(dataset, len(self.datasets)),
+                -1 if not method else self.methods.get(method, len(self.methods)),
+                -1 if not sample_id else samples.get(sample_id, len(samples)))
+
+
+def _positions(names):
+    return {name: index for index, name in enumerate(names)}
 
 
 class ResultsRecorder:
-    """Appends score, failure and sample rows to CSV files in `out_dir`."""
+    """Appends score, failure, sample and completion rows to CSV files in `out_dir`.
 
-    def __init__(self, out_dir):
+    Parameters
+    ----------
+    out_dir : Path
+    resume : bool, optional
+        Keep the tables already in `out_dir`, minus the rows of units that
+        did not complete, and append to them.
+
+    Attributes
+    ----------
+    completed : dict
+        ``(dataset, method, sample_id) -> seconds`` (None when the
+        prediction failed) of every finished unit.
+    recorded_samples : set
+        ``(dataset, sample_id)`` of the samples loaded or failed to load.
+    failed_loads : set
+        ``(dataset, sample_id)`` of the samples that failed to load.
+    failure_records, timings : list of dict
+        Filled by `finish`, in serial order, for the manifest.
+    """
+
+    def __init__(self, out_dir, *, resume=False):
         self.scores_path = out_dir / "scores.csv"
         self.failures_path = out_dir / "failures.csv"
         self.samples_path = out_dir / "samples.csv"
-        self._handles = []
-        self._scores = self._open(self.scores_path, SCORE_COLUMNS)
-        self._failures = self._open(self.failures_path, FAILURE_COLUMNS)
-        self._samples = None  # opened on the first sample: its columns depend on the task
+        self.completed_path = out_dir / "completed.csv"
+        self.completed = {}
+        self.recorded_samples = set()
+        self.failed_loads = set()
         self.failure_records = []
         self.timings = []
+        self._sample_columns = None
+        self._handles = {}
+        if resume:
+            self._restore()
+        else:
+            if self.samples_path.exists():  # a table left by an earlier run in this folder
+                self.samples_path.unlink()
+            for path, columns in self._tables():
+                self._open(path, columns, mode="w")
 
-    def _open(self, path, columns):
-        handle = open(path, "w", newline="", encoding="utf-8")
-        self._handles.append(handle)
+    def _tables(self):
+        return [(self.scores_path, SCORE_COLUMNS), (self.failures_path, FAILURE_COLUMNS),
+                (self.completed_path, COMPLETED_COLUMNS)]
+
+    def _open(self, path, columns, *, mode):
+        handle = open(path, mode, newline="", encoding="utf-8")
         writer = csv.writer(handle)
-        writer.writerow(columns)
-        handle.flush()
-        return writer, handle
+        if mode == "w":
+            writer.writerow(columns)
+            handle.flush()
+        self._handles[path] = (writer, handle)
 
-    def score(self, dataset, method, sample, metric, value):
-        writer, handle = self._scores
-        writer.writerow([dataset, method, sample.sample_id, sample.group, metric, repr(float(value))])
+    def _restore(self):
+        """Read what an interrupted run wrote; keep the rows of completed units only."""
+        tables = {path: _read_table(path, columns) for path, columns in self._tables()}
+        for row in tables[self.completed_path]:
+            dataset, method, sample_id, seconds = row
+            self.completed[dataset, method, sample_id] = float(seconds) if seconds else None
+        tables[self.scores_path] = [row for row in tables[self.scores_path]
+                                    if tuple(row[:3]) in self.completed]
+        kept = []
+        for row in tables[self.failures_path]:
+            dataset, method, sample_id, stage = row[:4]
+            if stage == "load":
+                self.recorded_samples.add((dataset, sample_id))
+                self.failed_loads.add((dataset, sample_id))
+                kept.append(row)
+            elif stage not in RETRIED_STAGES and (dataset, method, sample_id) in self.completed:
+                kept.append(row)
+        tables[self.failures_path] = kept
+        for path, columns in self._tables():
+            _write_table(path, columns, tables[path])
+            self._open(path, columns, mode="a")
+        header, *rows = (_read_rows(self.samples_path) if self.samples_path.exists() else []) or [[]]
+        if header:  # else no sample was recorded: the table starts with the first one
+            self._sample_columns = tuple(header)
+            rows = [row for row in rows if len(row) == len(header)]
+            self.recorded_samples.update((row[0], row[1]) for row in rows)
+            _write_table(self.samples_path, self._sample_columns, rows)
+            self._open(self.samples_path, self._sample_columns, mode="a")
+
+    def _write(self, path, rows):
+        writer, handle = self._handles[path]
+        writer.writerows(rows)
         handle.flush()
 
-    def sample(self, dataset, sample, facts):
+    def sample(self, dataset, sample_id, group, facts):
         """Record one loaded sample and the task's facts about it."""
-        if self._samples is None:
+        if self._sample_columns is None:
             self._sample_columns = (*SAMPLE_COLUMNS, *facts)
-            self._samples = self._open(self.samples_path, self._sample_columns)
-        writer, handle = self._samples
-        row = {"dataset": dataset, "sample_id": sample.sample_id, "group": sample.group, **facts}
-        writer.writerow([row.get(column, "") for column in self._sample_columns])
-        handle.flush()
-
-    def timing(self, dataset, method, sample_id, seconds):
-        self.timings.append({"dataset": dataset, "method": method, "sample_id": sample_id,
-                             "seconds": seconds})
+            self._open(self.samples_path, self._sample_columns, mode="w")
+        row = {"dataset": dataset, "sample_id": sample_id, "group": group, **facts}
+        self._write(self.samples_path, [[row.get(column, "") for column in self._sample_columns]])
+        self.recorded_samples.add((dataset, sample_id))
 
     def failure(self, dataset, method, sample_id, stage, error):
-        message = f"{type(error).__name__}: {error}"
-        record = dict(zip(FAILURE_COLUMNS, [dataset, method, sample_id, stage, message]))
-        self.failure_records.append(record)
-        writer, handle = self._failures
-        writer.writerow(list(record.values()))
-        handle.flush()
+        """Record one failure; `error` is an exception or its message."""
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self._write(self.failures_path, [[dataset, method, sample_id, stage, message]])
+        if stage == "load":
+            self.recorded_samples.add((dataset, sample_id))
+            self.failed_loads.add((dataset, sample_id))
         print(f"mmdf-bench: {stage} failed for {method or '-'} on {dataset}/{sample_id or '-'}: "
               f"{message}", file=sys.stderr)
 
+    def unit(self, dataset, method, result):
+        """Record everything one method produced on one sample, then mark it completed.
+
+        Parameters
+        ----------
+        dataset, method : str
+        result : mmdf_bench.evaluation.SampleResult
+        """
+        sample_id = result.sample_id
+        self._write(self.scores_path, [[dataset, method, sample_id, result.group, metric,
+                                        repr(float(value))] for metric, value in result.scores])
+        for stage, message in result.failures:
+            self.failure(dataset, method, sample_id, stage, message)
+        # the journal row comes last: a unit cut off before it is computed again on resume
+        seconds = "" if result.seconds is None else repr(float(result.seconds))
+        self._write(self.completed_path, [[dataset, method, sample_id, seconds]])
+        self.completed[dataset, method, sample_id] = result.seconds
+
     def close(self):
-        for handle in self._handles:
+        for _, handle in self._handles.values():
             handle.close()
+        self._handles.clear()
+
+    def finish(self, order):
+        """Close the files and rewrite every table in the serial order of `order` (a `RunOrder`)."""
+        self.close()
+        for path, columns in self._tables():
+            # rows start with dataset, method, sample; the sort is stable: metric order stays
+            rows = sorted(_read_table(path, columns), key=lambda row: order.unit_key(*row[:3]))
+            _write_table(path, columns, rows)
+            if path == self.failures_path:
+                self.failure_records = [dict(zip(FAILURE_COLUMNS, [value or None for value in row]))
+                                        for row in rows]
+            if path == self.completed_path:
+                self.timings = [{"dataset": dataset, "method": method, "sample_id": sample_id,
+                                 "seconds": float(seconds)}
+                                for dataset, method, sample_id, seconds in rows if seconds]
+        if self._sample_columns:
+            _, *rows = _read_rows(self.samples_path)
+            rows.sort(key=lambda row: order.unit_key(row[0], None, row[1]))
+            _write_table(self.samples_path, self._sample_columns, rows)
+
+
+def _read_rows(path):
+    """All rows of a CSV file, header first, without a last line cut off by a crash."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        text = handle.read()
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(text)):
+            rows.append(row)
+    except csv.Error:  # a quoted message cut off half-way: the rows before it stand
+        pass
+    return rows
+
+
+def _read_table(path, columns):
+    if not path.exists():
+        raise MmdfBenchError(f"{path} is missing: the folder was not written by a run that can "
+                             "be resumed")
+    rows = _read_rows(path)
+    if not rows or tuple(rows[0]) != tuple(columns):
+        raise MmdfBenchError(f"{path} does not start with the header {','.join(columns)}")
+    return [row for row in rows[1:] if len(row) == len(columns)]
+
+
+def _write_table(path, columns, rows):
+    """Replace `path` atomically: an interruption leaves the old or the new table whole."""
+    temporary = path.with_name(path.name + ".part")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    os.replace(temporary, path)

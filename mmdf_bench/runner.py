@@ -12,15 +12,27 @@
     method that raised, a metric that returned NaN) - the run goes on.
 ``samples.csv``
     Per-sample facts (group, subset, ...) for break-downs.
+``completed.csv``
+    One row per finished (dataset, method, sample), with its prediction time:
+    what ``--resume`` keeps.
 ``manifest.json``
     Versions, git commit, seed, profile, configuration, each component's
-    provider, training records, per-sample times and the failures.
+    provider, training records, per-sample times and the failures. Written
+    when the run starts (so that it can be resumed) and again at its end.
 ``leaderboard.md/.csv/.json``
     Computed from the scores by `mmdf_bench.leaderboard`.
+
+Samples are evaluated in this process (``jobs=1``), in local worker processes
+or on a Dask cluster (`mmdf_bench.executors`); methods are trained or
+calibrated here, once, before their samples are sent out. Every table is
+rewritten in the serial order at the end, so ``scores.csv`` holds the same
+bytes whatever the executor. One caveat: torch kernels (deep methods, the
+pyiqa metrics) round differently with different numbers of threads, and
+workers compute with one thread each, so a serial run reproduces their
+last digits when it also uses one (``OMP_NUM_THREADS=1``).
 """
 
 import json
-import math
 import sys
 import time
 import traceback
@@ -29,13 +41,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mmdf_bench import registry
+from mmdf_bench.dispatch import evaluate_dataset
 from mmdf_bench.errors import MetricUnavailableError, UnknownNameError, WeightsUnavailableError
+from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
+from mmdf_bench.executors import make_executor, process_identity
 from mmdf_bench.leaderboard import build_leaderboard, write_leaderboard
 from mmdf_bench.provenance import environment, git_commit, package_versions
-from mmdf_bench.recorder import ResultsRecorder
+from mmdf_bench.recorder import ResultsRecorder, RunOrder
+from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_manifest,
+                               recorded_samples, run_config)
 from mmdf_bench.tasks import get_task
 from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod, fit_or_load
 
@@ -139,67 +155,6 @@ def aggregators_of(metric_names):
     return aggregators
 
 
-def _score_one(metric_name, metric, output, sample):
-    """Return ``{row metric name: value}`` for one output, raising on NaN."""
-    result = metric.compute(output, sample)
-    if metric.components:
-        values = {f"{metric_name}:{key}": float(result[key]) for key in metric.components}
-    else:
-        values = {metric_name: float(result)}
-    for name, value in values.items():
-        if math.isnan(value):
-            raise ValueError(f"{name} returned NaN")
-    return values
-
-
-def evaluate_method(task, method, method_name, dataset_name, samples, metrics, recorder, *,
-                    output_dir=None, progress=True):
-    """Run one built method on loaded samples and score every output.
-
-    Failures of one sample (prediction or a metric) are recorded and skipped.
-    """
-    bar = tqdm(samples, desc=f"{dataset_name} | {method_name}", unit="sample",
-               file=sys.stderr, disable=not progress, leave=False)
-    for sample in bar:
-        started = time.perf_counter()
-        try:
-            output = task.predict(method, sample)
-        except Exception as error:
-            recorder.failure(dataset_name, method_name, sample.sample_id, "predict", error)
-            continue
-        recorder.timing(dataset_name, method_name, sample.sample_id, time.perf_counter() - started)
-        if output_dir is not None:
-            try:
-                task.save_output(output, output_dir / method_name / sample.sample_id)
-            except Exception as error:
-                recorder.failure(dataset_name, method_name, sample.sample_id, "save-output", error)
-        for metric_name, metric in metrics.items():
-            if not metric.applies_to(sample) or not metric.applies_to_output(output):
-                continue
-            try:
-                values = _score_one(metric_name, metric, output, sample)
-            except Exception as error:
-                recorder.failure(dataset_name, method_name, sample.sample_id,
-                                 f"metric:{metric_name}", error)
-                continue
-            for name, value in values.items():
-                recorder.score(dataset_name, method_name, sample, name, value)
-
-
-def _load_samples(task, dataset, dataset_name, sample_ids, recorder, *, progress):
-    samples = []
-    for sample_id in tqdm(sample_ids, desc=f"{dataset_name} | loading", unit="sample",
-                          file=sys.stderr, disable=not progress, leave=False):
-        try:
-            sample = dataset.load(sample_id)
-        except Exception as error:
-            recorder.failure(dataset_name, None, sample_id, "load", error)
-            continue
-        samples.append(sample)
-        recorder.sample(dataset_name, sample, task.describe_sample(sample) if task.describe_sample else {})
-    return samples
-
-
 def resolve_selection(task_name, *, methods=None, datasets=None, metrics=None):
     """Turn user patterns into registered names; raises `UnknownNameError` early."""
     task = get_task(task_name)
@@ -216,13 +171,18 @@ def resolve_selection(task_name, *, methods=None, datasets=None, metrics=None):
     return task, method_names, specs, metric_names
 
 
+def method_options_of(method_name, *, profile=DEFAULT_PROFILE, options=None):
+    """The keyword arguments `build_method` passes to the method's constructor."""
+    options = dict(options or {})
+    if issubclass(registry.methods.load(method_name), TrainableMethod):
+        options.setdefault("profile", profile)
+    return options
+
+
 def build_method(method_name, *, profile=DEFAULT_PROFILE, options=None):
     """Instantiate a registered method; trainable methods get the run's `profile`."""
     component = registry.methods.load(method_name)
-    options = dict(options or {})
-    if issubclass(component, TrainableMethod):
-        options.setdefault("profile", profile)
-    return component(**options)
+    return component(**method_options_of(method_name, profile=profile, options=options))
 
 
 def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache=None):
@@ -249,14 +209,48 @@ def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache
     return None
 
 
+@dataclass
+class _OpenedDataset:
+    """A dataset of the run with its test and train ids, or why it could not be opened."""
+
+    dataset: object = None
+    test_ids: list = field(default_factory=list)
+    train_ids: list = field(default_factory=list)
+    error: Exception = None
+
+
+def _open_datasets(specs, limit):
+    opened = {}
+    for spec in specs:
+        try:
+            dataset = registry.datasets.create(spec.name, root=spec.root)
+            test_ids = dataset.sample_ids("test")
+            train_ids = dataset.sample_ids("train")
+        except Exception as error:  # recorded as a failure row once the run has started
+            opened[spec.name] = _OpenedDataset(error=error)
+            continue
+        test_ids = test_ids[:limit] if limit is not None else test_ids
+        opened[spec.name] = _OpenedDataset(dataset, list(test_ids), list(train_ids))
+    return opened
+
+
+def _write_manifest(out_dir, manifest):
+    # written whole or not at all: a killed run must leave a manifest that --resume can read
+    temporary = out_dir / "manifest.json.part"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, default=str)
+    temporary.replace(out_dir / "manifest.json")
+
+
 def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, limit=None,
-        save_outputs=False, progress=True, profile=DEFAULT_PROFILE, method_options=None):
+        save_outputs=False, progress=True, profile=DEFAULT_PROFILE, method_options=None,
+        jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False):
     """Evaluate methods on datasets for one task and write the results folder.
 
     Parameters
     ----------
     task : str
-        Task name ("fusion", "focus").
+        Task name ("fusion", "focus", "deblur").
     methods, metrics : list of str, optional
         Names or shell-style patterns; all of the task's by default.
     datasets : list of str, optional
@@ -276,6 +270,20 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         Hyper-parameter profile of trainable methods.
     method_options : dict, optional
         ``{method name: {option: value}}`` passed to the method constructors.
+    jobs : int, optional
+        Local worker processes evaluating samples in parallel (1: in this
+        process); with ``executor="dask"`` and no `scheduler`, the workers
+        of the local cluster started for the run.
+    executor : {"local", "dask"}, optional
+        Where samples are evaluated; ``dask`` needs the ``dask`` extra.
+    scheduler : str, optional
+        Address of the Dask scheduler.
+    chunk_size : int, optional
+        Samples per task (default: one serially, else about four tasks per worker).
+    resume : bool, optional
+        Continue the interrupted run in `out_dir`: compute only the missing
+        (dataset, method, sample) units. The run must have been made with
+        the same configuration and dataset versions, else `ResumeError`.
 
     Returns
     -------
@@ -286,9 +294,31 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
     task, method_names, dataset_specs, metric_names = resolve_selection(
         task, methods=methods, datasets=datasets, metrics=metrics)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    recorder = ResultsRecorder(out_dir)
+    method_options = method_options or {}
+    config = run_config(task.name, method_names, dataset_specs, metric_names, seed=seed,
+                        limit=limit, profile=profile, save_outputs=save_outputs,
+                        method_options=method_options)
+    previous = read_manifest(out_dir) if resume else None
+    if resume:  # refuse before touching anything in the folder
+        check_config(previous, config, out_dir)
+    opened = _open_datasets(dataset_specs, limit)
+    if resume:
+        recorded = recorded_samples(out_dir)
+        for name, item in opened.items():
+            if item.error is None:
+                check_dataset(previous, name, item.dataset, item.test_ids, recorded.get(name, ()),
+                              out_dir)
     metric_instances, metric_info = _build_metrics(metric_names)
+    if resume:
+        check_metrics(previous, metric_info, out_dir)
+    pool = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        recorder = ResultsRecorder(out_dir, resume=resume)
+        shared_metrics = pool.share(MetricSet(metric_instances))
+    except BaseException:
+        pool.close(cancel=True)
+        raise
     for name, info in metric_info.items():
         if not info["available"]:
             print(f"mmdf-bench: metric {name} unavailable: {info['reason']}", file=sys.stderr)
@@ -297,9 +327,12 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         "mmdf_bench_results": 1,
         "task": task.name,
         "started": started_at.isoformat(timespec="seconds"),
+        "status": "running",
         "seed": seed,
         "profile": profile,
         "limit": limit,
+        "config": config,
+        "executor": {**pool.describe(), "chunk_size": chunk_size},
         "git_commit": git_commit(),
         "versions": package_versions(),
         "environment": environment(),
@@ -308,21 +341,32 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         "metrics": metric_info,
         "primary_metrics": list(task.primary_metrics),
     }
-    options = dict(seed=seed, limit=limit, save_outputs=save_outputs, out_dir=out_dir,
-                   progress=progress, profile=profile, method_options=method_options or {})
+    if resume:
+        # methods with nothing left to do are not prepared again: keep what the run recorded
+        manifest.update(started=previous.get("started"), methods=previous.get("methods", {}),
+                        resumed=[*previous.get("resumed", []), manifest["started"]])
+    _write_manifest(out_dir, manifest)
+    order = RunOrder([spec.name for spec in dataset_specs], method_names,
+                     {name: item.test_ids for name, item in opened.items()})
+    options = dict(seed=seed, save_outputs=save_outputs, out_dir=out_dir, progress=progress,
+                   profile=profile, method_options=method_options, chunk_size=chunk_size)
+    finished = False
     try:
         for spec in dataset_specs:
-            _run_dataset(task, spec, method_names, metric_instances, recorder, manifest, **options)
+            _run_dataset(task, spec.name, opened[spec.name], method_names, pool, shared_metrics,
+                         recorder, manifest, **options)
+        finished = True
     except KeyboardInterrupt:
-        manifest["interrupted"] = True
-        print("mmdf-bench: interrupted; keeping what was finished", file=sys.stderr)
+        print("mmdf-bench: interrupted; keeping what was finished (continue with --resume "
+              f"{out_dir})", file=sys.stderr)
     finally:
-        recorder.close()
+        pool.close(cancel=not finished)
+        recorder.finish(order)
+        manifest["status"] = "complete" if finished else "interrupted"
         manifest["failures"] = recorder.failure_records
         manifest["timings"] = recorder.timings
         manifest["seconds"] = round(time.perf_counter() - started, 3)
-        with open(out_dir / "manifest.json", "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, default=str)
+        _write_manifest(out_dir, manifest)
 
     scores = pd.read_csv(recorder.scores_path, dtype={"sample_id": str, "group": str})
     failures = pd.read_csv(recorder.failures_path, dtype=str)
@@ -340,45 +384,70 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
     return RunResult(out_dir, scores, failures, manifest, leaderboard, files)
 
 
-def _run_dataset(task, spec, method_names, metrics, recorder, manifest, *, seed, limit,
-                 save_outputs, out_dir, progress, profile, method_options):
-    name = spec.name
-    try:
-        dataset = registry.datasets.create(name, root=spec.root)
-        test_ids = dataset.sample_ids("test")
-        train_ids = dataset.sample_ids("train")
-    except Exception as error:
-        recorder.failure(name, None, None, "dataset", error)
+def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, manifest, *, seed,
+                 save_outputs, out_dir, progress, profile, method_options, chunk_size):
+    if opened.error is not None:
+        recorder.failure(name, None, None, "dataset", opened.error)
         return
-    if limit is not None:
-        test_ids = test_ids[:limit]
+    dataset, test_ids = opened.dataset, opened.test_ids
     manifest["datasets"][name] = {**dataset.describe(), "evaluated": len(test_ids),
                                   "provider": registry.datasets.get(name).provenance()}
-    samples = _load_samples(task, dataset, name, test_ids, recorder, progress=progress)
-    train_cache = {}  # train samples loaded once, shared by every method that learns
-    for method_name in method_names:
-        entry = registry.methods.get(method_name)
-        record = manifest["methods"].setdefault(method_name, {**entry.provenance()})
-        try:
-            method = build_method(method_name, profile=profile,
+    # what is left: everything in a new run, the units not in completed.csv on resume
+    missing = {method_name: [sample_id for sample_id in test_ids
+                             if (name, sample_id) not in recorder.failed_loads
+                             and (name, method_name, sample_id) not in recorder.completed]
+               for method_name in method_names}
+    needed = {sample_id for ids in missing.values() for sample_id in ids}
+    load_ids = [sample_id for sample_id in test_ids
+                if sample_id in needed or (name, sample_id) not in recorder.recorded_samples]
+
+    def prepare():
+        # runs here, in the parent, while the workers load: each method is fitted once
+        handles, train_cache = {}, {}  # train samples loaded once, shared by every method that learns
+        for method_name in method_names:
+            if not missing[method_name] and "config" in manifest["methods"].get(method_name, {}):
+                continue
+            handle = _prepare_one(task, name, method_name, opened, pool, recorder, manifest,
+                                  seed=seed, profile=profile, cache=train_cache,
                                   options=method_options.get(method_name))
-            record.update(config=method.config(), summary=method.summary, citation=method.citation)
-            if method.weights_source:
-                record["weights_source"] = method.weights_source
-            method.check_available()
-            training = prepare_method(task, method, method_name, dataset, train_ids, seed=seed,
-                                      cache=train_cache)
-            if training is not None:
-                record.setdefault("training", {})[name] = training
-        except WeightsUnavailableError as error:
-            # missing pretrained files make a method unavailable here, not broken
-            record.update(available=False, reason=str(error))
-            print(f"mmdf-bench: method {method_name} unavailable: {error}", file=sys.stderr)
-            continue
-        except Exception as error:
-            recorder.failure(name, method_name, None, "build", error)
-            traceback.print_exc(file=sys.stderr)
-            continue
-        evaluate_method(task, method, method_name, name, samples, metrics, recorder,
-                        output_dir=out_dir / "outputs" / name if save_outputs else None,
-                        progress=progress)
+            if handle is not None and missing[method_name]:
+                handles[method_name] = handle
+        _write_manifest(out_dir, manifest)
+        return handles
+
+    evaluate_dataset(pool, task=task, dataset=dataset, dataset_name=name, load_ids=load_ids,
+                     missing=missing, method_names=method_names, prepare=prepare,
+                     metrics=metrics, recorder=recorder, chunk_size=chunk_size,
+                     context=EvaluationContext(
+                         parent=process_identity(),
+                         output_dir=out_dir / "outputs" / name if save_outputs else None),
+                     progress=progress)
+
+
+def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, seed, profile,
+                 cache, options):
+    """Build, check and fit one method for dataset `name`; return its shared handle or None."""
+    entry = registry.methods.get(method_name)
+    record = manifest["methods"].setdefault(method_name, {**entry.provenance()})
+    record.pop("available", None)  # a resumed run decides again: the weights may be there now
+    record.pop("reason", None)
+    try:
+        options = method_options_of(method_name, profile=profile, options=options)
+        method = build_method(method_name, profile=profile, options=options)
+        record.update(config=method.config(), summary=method.summary, citation=method.citation)
+        if method.weights_source:
+            record["weights_source"] = method.weights_source
+        method.check_available()
+        training = prepare_method(task, method, method_name, opened.dataset, opened.train_ids,
+                                  seed=seed, cache=cache)
+        if training is not None:
+            record.setdefault("training", {})[name] = training
+        return pool.share(MethodHandle(method, options=options))
+    except WeightsUnavailableError as error:
+        # missing pretrained files make a method unavailable here, not broken
+        record.update(available=False, reason=str(error))
+        print(f"mmdf-bench: method {method_name} unavailable: {error}", file=sys.stderr)
+    except Exception as error:
+        recorder.failure(name, method_name, None, "build", error)
+        traceback.print_exc(file=sys.stderr)
+    return None
