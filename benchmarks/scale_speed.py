@@ -163,6 +163,9 @@ def main(argv=None):
         # CPU time of every process of the run (workers included): what parallelism costs
         "median_cpu_seconds": {name: round(statistics.median(values), 2)
                                for name, values in cpu.items()},
+        # cores the run had on average: below 2, two workers cannot both compute all the time
+        "cores_used": {name: round(statistics.median(cpu[name]) / median[name], 2)
+                       for name in median},
         "speedup_jobs2_over_jobs1": round(median["jobs1"] / median["jobs2"], 3),
         "scores_identical": len(set(scores.values())) == 1,
     }

@@ -7,9 +7,10 @@ the (dataset, method, sample) units that are missing, and only if it would
 compute them exactly as the interrupted run did: the same task, methods,
 datasets, metrics, seed, limit, profile and options (`check_config`), the
 same dataset versions holding the samples already recorded
-(`check_dataset`), and the same metrics available (`check_metrics`). Anything else is refused with a `ResumeError` naming
-every difference: mixing results of two configurations in one table would
-make its leaderboard meaningless.
+(`check_dataset`), and the same metrics available (`check_metrics`).
+Anything else is refused with a `ResumeError` naming every difference:
+mixing results of two configurations in one table would make its
+leaderboard meaningless.
 """
 
 import csv

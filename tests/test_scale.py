@@ -239,9 +239,11 @@ def test_a_failing_sample_on_a_dask_process_cluster_is_a_failure_row(toys, tmp_p
     # worker processes receive the methods and metrics pickled, as on a real cluster
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
-        run("fusion", out_dir=tmp_path / "dask", executor="dask",
-            scheduler=cluster.scheduler_address, **TOY_RUN)
+        result = run("fusion", out_dir=tmp_path / "dask", executor="dask",
+                     scheduler=cluster.scheduler_address, **TOY_RUN)
     assert read_tables(tmp_path / "dask") == read_tables(tmp_path / "serial")
+    assert sorted(result.failures.stage) == ["load", "predict"]
+    assert "cannot fuse sample three" in result.failures.error.str.cat()
 
 
 # --- resume --------------------------------------------------------------------------------------
