@@ -81,6 +81,19 @@ def dihedral(image, code):
     return np.rot90(image, code & 3, axes=(0, 1))
 
 
+
+def pad_to_crop(image, crop):
+    """`image` ``(H, W, C)`` mirrored at its bottom and right edges to at least ``crop x crop``.
+
+    Training crops are cut at random positions; an image smaller than a crop
+    is extended by symmetric padding rather than refused.
+    """
+    rows, cols = image.shape[:2]
+    if rows >= crop and cols >= crop:
+        return image
+    extra = [(0, max(crop - rows, 0)), (0, max(crop - cols, 0))] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, extra, mode="symmetric")
+
 class PairSampler:
     """Seeded batches of aligned random crops of (blurred, sharp) pairs.
 
@@ -112,11 +125,7 @@ class PairSampler:
             raise InvalidInputError("no training pairs")
 
     def _padded(self, image):
-        rows, cols = image.shape[:2]
-        if rows >= self.crop and cols >= self.crop:
-            return image
-        extra = [(0, max(self.crop - rows, 0)), (0, max(self.crop - cols, 0)), (0, 0)]
-        return np.pad(image, extra, mode="symmetric")
+        return pad_to_crop(image, self.crop)
 
     def __len__(self):
         return len(self.pairs)
@@ -257,22 +266,6 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         self._network = network
         self._history = list(state.get("history", []))
         self._stages = {key: list(value) for key, value in state.get("stages", {}).items()}
-
-    def _require_network(self):
-        if self._network is None:
-            raise InvalidInputError(
-                f"{self.name or type(self).__name__} is not trained: call fit or load a checkpoint")
-
-    @property
-    def network(self):
-        """The trained ``nn.Module`` (eval mode)."""
-        self._require_network()
-        return self._network
-
-    @property
-    def history(self):
-        """Mean training loss of each epoch of the last `fit`."""
-        return list(self._history)
 
     @property
     def stage_history(self):

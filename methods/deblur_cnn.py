@@ -52,16 +52,13 @@ References
        IEEE ISBI 2021, arXiv:2007.13701.
 """
 
-import os
-from pathlib import Path
 
 from methods.deblur_autoencoders import (
     CoupledAutoencoderDeblur,
     StackedAutoencoderDeblur,
 )
 from methods.deblur_base import DeepDeblurMethod
-from mmdf_bench.errors import WeightsUnavailableError
-from mmdf_bench.weights import WeightFile, file_sha256, resolve_weights
+from mmdf_bench.weights import WeightFile, find_local_weights
 
 MMDF = "A. Kornilova et al., \"Deep learning framework for mobile microscopy\", IEEE ISBI 2021, arXiv:2007.13701"
 TRAINED = "trained from scratch on the train split (cached checkpoint)"
@@ -74,25 +71,9 @@ VGG11_WEIGHTS = WeightFile(
 )
 
 
-def _torch_hub_checkpoints():
-    """``torch.hub.get_dir()/checkpoints`` worked out without importing torch."""
-    if os.environ.get("TORCH_HOME"):
-        hub = Path(os.environ["TORCH_HOME"]) / "hub"
-    else:
-        hub = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch" / "hub"
-    return hub.expanduser() / "checkpoints"
-
-
 def find_vgg11_weights():
     """Local path of torchvision's ImageNet VGG11 file, or None (never downloads)."""
-    try:
-        return resolve_weights(VGG11_WEIGHTS, download=False)
-    except WeightsUnavailableError:
-        pass
-    candidate = _torch_hub_checkpoints() / VGG11_WEIGHTS.file_name
-    if candidate.is_file() and VGG11_WEIGHTS.matches(file_sha256(candidate)):
-        return candidate
-    return None
+    return find_local_weights(VGG11_WEIGHTS)
 
 
 class SRCNNDeblur(DeepDeblurMethod):

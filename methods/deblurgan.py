@@ -53,11 +53,9 @@ References
        microscopy", IEEE ISBI 2021, arXiv:2007.13701.
 """
 
-import os
-from pathlib import Path
 
-from mmdf_bench.errors import InvalidInputError, WeightsUnavailableError
-from mmdf_bench.weights import WeightFile, file_sha256, resolve_weights
+from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.weights import WeightFile, find_local_weights
 from methods.deblur_base import DeepDeblurMethod
 
 MMDF = "A. Kornilova et al., \"Deep learning framework for mobile microscopy\", IEEE ISBI 2021, arXiv:2007.13701"
@@ -83,29 +81,13 @@ PAPER_ADVERSARIAL = {
 }
 
 
-def _torch_hub_checkpoints():
-    """``torch.hub.get_dir()/checkpoints``, worked out without importing torch."""
-    if os.environ.get("TORCH_HOME"):
-        hub = Path(os.environ["TORCH_HOME"]) / "hub"
-    else:
-        hub = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch" / "hub"
-    return hub.expanduser() / "checkpoints"
-
-
 def find_vgg19_weights():
     """Local path of torchvision's ImageNet VGG19 file, or None (never downloads).
 
     Looks in ``$MMDF_BENCH_WEIGHTS/torchvision/``, the user cache, then the
     torch hub cache, and accepts a file only when its hash matches.
     """
-    try:
-        return resolve_weights(VGG19_WEIGHTS, download=False)
-    except WeightsUnavailableError:
-        pass
-    candidate = _torch_hub_checkpoints() / VGG19_WEIGHTS.file_name
-    if candidate.is_file() and VGG19_WEIGHTS.matches(file_sha256(candidate)):
-        return candidate
-    return None
+    return find_local_weights(VGG19_WEIGHTS)
 
 
 class DeblurGAN(DeepDeblurMethod):
@@ -177,9 +159,9 @@ class DeblurGAN(DeepDeblurMethod):
         """The frozen VGG19 conv3_3 extractor, or ``"critic"`` for the critic's features."""
         if self.perceptual_features == CRITIC_FEATURES:
             return CRITIC_FEATURES
-        from methods.deblurgan_networks import load_vgg_features
+        from methods.vgg_features import load_vgg_features
 
-        return load_vgg_features(self._vgg19_path)
+        return load_vgg_features(self._vgg19_path, relu_at_end=False)  # conv3_3, before its ReLU
 
     def adversarial_stage(self, network, sampler, *, seed, ssim_weight=0.0):
         """Train `network` against a fresh seeded critic; return the per-epoch loss records."""

@@ -54,8 +54,6 @@ from methods.deblur_training import make_optimizer, progress
 from methods.losses import ssim_loss
 
 UPSAMPLINGS = ("transposed", "resize")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def init_weights(module):
@@ -225,47 +223,6 @@ def gradient_penalty(critic, real, fake, *, weight=10.0, alpha=None, generator=N
     return weight * ((norms - 1.0) ** 2).mean()
 
 
-# VGG19 up to conv3_3 (torchvision's ``features[:15]``): (out channels) or "M" for max-pooling
-VGG19_CONV3_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256)
-
-
-class VGGFeatures(nn.Module):
-    """VGG19 ``features[0..14]`` (conv3_3 before its ReLU) on [0, 1] images, ImageNet-normalised, frozen.
-
-    The layer indices match torchvision's ``vgg19().features`` so its
-    state dict loads directly. The DeblurGAN reference code feeds [-1, 1]
-    images without the ImageNet normalisation; we give VGG the input
-    statistics it was trained with.
-    """
-
-    def __init__(self):
-        super().__init__()
-        layers, channels = [], 3
-        for item in VGG19_CONV3_3:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(True)]
-                channels = item
-        self.features = nn.Sequential(*layers[:-1])  # conv3_3's output, before its ReLU
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self.requires_grad_(False)
-        self.eval()
-
-    def forward(self, images):
-        return self.features((images - self.mean) / self.std)
-
-
-def load_vgg_features(path):
-    """`VGGFeatures` with the weights of torchvision's ``vgg19-dcbb9e9d.pth`` at `path`."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    extractor = VGGFeatures()
-    wanted = {key for key in extractor.state_dict() if key.startswith("features.")}
-    extractor.load_state_dict({key: state[key] for key in wanted} | {"mean": extractor.mean, "std": extractor.std})
-    return extractor
-
-
 def linear_decay_factor(step, total, decay_start):
     """Learning-rate factor: 1 until `decay_start`, then linearly down to 0 at `total` (DeblurGAN)."""
     if step < decay_start or total <= decay_start:
@@ -289,7 +246,7 @@ def adversarial_training(generator, critic, sampler, *, perceptual, epochs, step
     generator, critic : nn.Module
     sampler : methods.deblur_base.PairSampler
     perceptual : nn.Module or "critic"
-        Feature extractor phi (e.g. `VGGFeatures`), or "critic" for the
+        Feature extractor phi (e.g. `methods.vgg_features.VGGFeatures`), or "critic" for the
         critic's own `features` (the fallback when VGG19 is unavailable).
     epochs, steps_per_epoch, batch_size : int
     learning_rate : float

@@ -47,12 +47,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from methods.deblur_base import pad_to_crop
 from methods.deblur_training import progress
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # -- losses ---------------------------------------------------------------------------------------
@@ -86,43 +83,6 @@ def feature_loss(features, target_features):
     """Mean over layers of the L1 distance between two lists of feature maps."""
     distances = [F.l1_loss(mine, theirs) for mine, theirs in zip(features, target_features)]
     return torch.stack(distances).mean()
-
-
-class VGG16Features(nn.Module):
-    """Frozen VGG16 up to ``relu3_3`` on [0, 1] images, ImageNet-normalised.
-
-    Layer indices match torchvision's ``vgg16().features[:16]`` so that its
-    state dict loads directly.
-    """
-
-    LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256)
-
-    def __init__(self):
-        super().__init__()
-        layers, channels = [], 3
-        for item in self.LAYOUT:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=False)]
-                channels = item
-        self.features = nn.Sequential(*layers)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-        self.requires_grad_(False)
-        self.eval()
-
-    def forward(self, images):
-        return self.features((images - self.mean) / self.std)
-
-
-def load_vgg16_features(path):
-    """`VGG16Features` with the weights of torchvision's ``vgg16-397923af.pth`` at `path`."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    extractor = VGG16Features()
-    wanted = [key for key in extractor.state_dict() if key.startswith("features.")]
-    extractor.load_state_dict({**{key: state[key] for key in wanted}, "mean": extractor.mean, "std": extractor.std})
-    return extractor
 
 
 # -- batches --------------------------------------------------------------------------------------
@@ -182,15 +142,8 @@ class StackSampler:
             if self.with_masks:
                 channels.append(np.moveaxis(masks, 0, 2))
             channels.append(target)
-            self.packed.append(self._padded(np.concatenate(channels, axis=-1).astype(np.float32)))
+            self.packed.append(pad_to_crop(np.concatenate(channels, axis=-1).astype(np.float32), self.crop))
             self.num_planes.append(count)
-
-    def _padded(self, image):
-        rows, cols = image.shape[:2]
-        if rows >= self.crop and cols >= self.crop:
-            return image
-        extra = [(0, max(self.crop - rows, 0)), (0, max(self.crop - cols, 0)), (0, 0)]
-        return np.pad(image, extra, mode="symmetric")
 
     def __len__(self):
         return len(self.packed)
@@ -274,7 +227,7 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
         StepLR factor applied to both rates after every epoch.
     seed : int
         Seeds torch's generator for the run (the crops come from the sampler).
-    vgg : VGG16Features, optional
+    vgg : methods.vgg_features.VGGFeatures, optional
         Needed for ``perceptual="vgg16"``.
     description : str
         Progress-bar label.

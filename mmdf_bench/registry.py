@@ -179,12 +179,14 @@ class Registry:
     def select(self, patterns=None, *, task=None):
         """Resolve a list of names or wildcard patterns to registered names of `task`.
 
-        ``None`` selects every component of the task. A plain name that is not
-        registered, or a name of another task, is an error; so is a pattern that
-        matches nothing.
+        ``None`` selects every component of the task except those whose class
+        sets ``in_default_run = False`` (ablations that are slow to train, such
+        as three of the four FuseGAN variants); a name or a pattern selects them.
+        A plain name that is not registered, or a name of another task, is an
+        error; so is a pattern that matches nothing.
         """
         if not patterns:
-            return self.names(task=task)
+            return [name for name in self.names(task=task) if getattr(self.load(name), "in_default_run", True)]
         selected = []
         for pattern in patterns:
             if any(character in pattern for character in "*?["):

@@ -20,7 +20,6 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from mmdf_bench.errors import InvalidInputError
@@ -67,6 +66,27 @@ class TrainableMethod(Method):
     def load_state_dict(self, state):
         """Restore what `state_dict` returned."""
         raise NotImplementedError
+
+    # Deep methods keep their trained torch module in ``_network`` and the
+    # per-epoch losses of the last `fit` in ``_history``.
+    _network = None
+    _history = ()
+
+    def _require_network(self):
+        if self._network is None:
+            raise InvalidInputError(
+                f"{self.name or type(self).__name__} is not trained: call fit or load a checkpoint")
+
+    @property
+    def network(self):
+        """The trained ``nn.Module`` (eval mode)."""
+        self._require_network()
+        return self._network
+
+    @property
+    def history(self):
+        """Per-epoch training losses of the last `fit`."""
+        return list(self._history)
 
 
 @dataclass

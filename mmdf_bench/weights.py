@@ -182,3 +182,31 @@ def download_file(weight_file, target, *, progress=True):
         raise
     temporary.replace(target)
     return target
+
+
+def torch_hub_checkpoints():
+    """``torch.hub.get_dir()/checkpoints``, worked out without importing torch."""
+    if os.environ.get("TORCH_HOME"):
+        hub = Path(os.environ["TORCH_HOME"]) / "hub"
+    else:
+        hub = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch" / "hub"
+    return hub.expanduser() / "checkpoints"
+
+
+def find_local_weights(weight_file):
+    """Local, checksum-verified path of `weight_file`, or None; never downloads.
+
+    Looks where `resolve_weights` looks (``$MMDF_BENCH_WEIGHTS``, the user
+    cache), then in torch hub's checkpoint folder, because ImageNet files
+    used only to initialise or to compute a loss are often already there
+    from torchvision. Methods use it to choose an optional initialisation
+    without failing when the file is absent.
+    """
+    try:
+        return resolve_weights(weight_file, download=False)
+    except WeightsUnavailableError:
+        pass
+    candidate = torch_hub_checkpoints() / weight_file.file_name
+    if candidate.is_file() and weight_file.matches(file_sha256(candidate)):
+        return candidate
+    return None

@@ -100,3 +100,22 @@ def test_listing_imports_no_torch():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert "ifcnn-max" in completed.stdout and "lytro" in completed.stdout
+
+
+def test_default_selection_leaves_out_opt_in_methods_but_names_and_patterns_reach_them(scratch_registrations):
+    class SlowAblation(FusionMethod):
+        name = "zz-slow-ablation"
+        in_default_run = False
+
+    scratch_registrations("methods", SlowAblation)
+    assert "zz-slow-ablation" in registry.list_methods(task="fusion")
+    assert "zz-slow-ablation" not in registry.methods.select(None, task="fusion")
+    assert registry.methods.select(["zz-slow-ablation"], task="fusion") == ["zz-slow-ablation"]
+    assert registry.methods.select(["zz-*"], task="fusion") == ["zz-slow-ablation"]
+
+
+def test_default_fusion_run_trains_only_the_upgraded_fusegan():
+    selected = registry.methods.select(None, task="fusion")
+    assert "fusegan-u" in selected
+    assert not {"fusegan", "fusegan-s", "fusegan-u-focusmask"} & set(selected)
+    assert {"fusegan", "fusegan-s", "fusegan-u", "fusegan-u-focusmask"} <= set(registry.list_methods("fusegan*"))

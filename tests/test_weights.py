@@ -13,7 +13,7 @@ import pytest
 
 from methods.ifcnn import IFCNN_MAX_WEIGHTS, IFCNN_MEAN_WEIGHTS
 from mmdf_bench.errors import WeightsUnavailableError
-from mmdf_bench.weights import WeightFile, file_sha256, resolve_weights
+from mmdf_bench.weights import WeightFile, file_sha256, find_local_weights, resolve_weights
 
 
 def _asset(path):
@@ -141,3 +141,25 @@ def test_download_of_missing_url_reports_failure(weights_server, isolated):
         resolve_weights(absent, progress=False)
     assert absent.url in str(error.value)
     assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_local_lookup_checks_the_torch_hub_folder_and_the_checksum(isolated, monkeypatch, tmp_path):
+    import hashlib
+
+    content = b"stand-in for an ImageNet file"
+    weight_file = WeightFile("torchvision/net-1234.pth", "https://example.invalid/net-1234.pth",
+                             sha256=hashlib.sha256(content).hexdigest())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MMDF_BENCH_OFFLINE", "1")
+    assert find_local_weights(weight_file) is None  # absent: None, no download, no error
+    hub_copy = tmp_path / "torch" / "hub" / "checkpoints" / "net-1234.pth"
+    hub_copy.parent.mkdir(parents=True)
+    hub_copy.write_bytes(b"a different file of the same name")
+    assert find_local_weights(weight_file) is None  # wrong content is never used
+    hub_copy.write_bytes(content)
+    assert find_local_weights(weight_file) == hub_copy
+    # the project's own weights folder comes first
+    ours = isolated[0] / weight_file.path
+    ours.parent.mkdir(parents=True)
+    ours.write_bytes(content)
+    assert find_local_weights(weight_file).resolve() == ours.resolve()
