@@ -1,9 +1,10 @@
 """Paired gains of every method over a task's reference baseline.
 
 Some tasks have a natural "do nothing" method: for deblurring it is
-``identity``, the blurred input scored as if it were the restoration. A
-method is only useful when it beats that baseline, so the deblur
-leaderboard lists each method's paired difference to it (``method -
+``identity``, the blurred input scored as if it were the restoration; for
+fusion it is ``average``, the mean of the planes. A method is only useful
+when it beats that baseline, so the leaderboard lists each method's paired
+difference to it (``method -
 baseline`` on the samples both scored) with a bootstrap confidence interval
 over the samples' groups (specimens): a gain whose interval excludes 0 is
 one the data support.

@@ -102,4 +102,7 @@ TASK = Task(
     primary_metrics=("ssim", "qabf", "brisque"),
     description="multi-focus fusion of a z-stack into one all-in-focus image",
     describe_sample=describe_sample,
+    # the MMDF question: does a learned fusion beat plain averaging of the planes?
+    baseline_method="average",
+    gain_metrics=("ssim", "qabf", "brisque"),
 )
