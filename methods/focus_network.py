@@ -6,9 +6,13 @@ Imported lazily by `methods.focus_cnn`. The network of Yang et al. (2018):
                -> conv 64@5x5 (same padding), ReLU -> max-pool 2
                -> fc 1024, ReLU -> dropout 0.5 -> fc K -> softmax over K levels
 
-The "upgraded" variant used for the MMDF method only adds batch
-normalisation after each convolution (``batch_norm=True``), which lets it
-train in a few epochs on a CPU.
+The "upgraded" variant used for the MMDF method adds batch normalisation
+after each convolution (``batch_norm=True``), which lets it train in a few
+epochs on a CPU. For short CPU trainings the dense layer can also be fed
+with the spatial means (and maxima) of the feature maps instead of the
+whole maps (``pooling``), and the ranked probability score can be
+complemented by a cross-entropy on the in-focus decision (`train_network`,
+``focus_weight``).
 
 References
 ----------
@@ -31,6 +35,15 @@ from tqdm.auto import tqdm
 
 from methods.losses import ranked_probability_score_loss
 
+POOLINGS = ("flatten", "average", "average-max")
+
+
+class MeanAndMaxPooling(nn.Module):
+    """Spatial means and maxima of ``(N, C, H, W)`` feature maps, as ``(N, 2C)``."""
+
+    def forward(self, features):
+        return torch.cat([features.mean(dim=(-2, -1)), features.amax(dim=(-2, -1))], dim=1)
+
 
 class FocusNetwork(nn.Module):
     """Two convolution blocks and two fully connected layers over a grey patch.
@@ -49,10 +62,12 @@ class FocusNetwork(nn.Module):
         Drop probability before the last layer.
     batch_norm : bool
         Batch normalisation after each convolution.
-    pooling : {"flatten", "average"}
+    pooling : {"flatten", "average", "average-max"}
         Feed the fully connected layer with the whole feature maps (Yang et
-        al.) or with their spatial means: focus cues are statistics of the
-        texture, wherever it lies, and the mean needs far fewer weights.
+        al.), with their spatial means, or with their means and maxima.
+        Focus cues are statistics of the texture, wherever it lies, and a
+        mean needs far fewer weights; a maximum also keeps what only a few
+        pixels show (a speck of dust) from being averaged away.
     standardize : bool
         Scale each patch to zero mean and unit standard deviation first,
         instead of mapping [0, 1] to [-1, 1]: the network then sees how
@@ -68,7 +83,7 @@ class FocusNetwork(nn.Module):
                              "channels": [int(c) for c in channels], "hidden": int(hidden),
                              "dropout": float(dropout), "batch_norm": bool(batch_norm),
                              "pooling": str(pooling), "standardize": bool(standardize)}
-        if pooling not in ("flatten", "average"):
+        if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}")
         layers = []
         previous = 1
@@ -80,11 +95,14 @@ class FocusNetwork(nn.Module):
             layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             previous = width
         self.features = nn.Sequential(*layers)
-        side = patch_size // 4 if pooling == "flatten" else 1
+        inputs = {"flatten": previous * (patch_size // 4) ** 2, "average": previous,
+                  "average-max": 2 * previous}[pooling]
+        # the layer indices stay those of Yang et al.'s network, so checkpoints keep loading
+        pool = {"flatten": nn.Identity(), "average": nn.AdaptiveAvgPool2d(1), "average-max": MeanAndMaxPooling()}
         self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1) if pooling == "average" else nn.Identity(),
+            pool[pooling],
             nn.Flatten(),
-            nn.Linear(previous * side * side, hidden),
+            nn.Linear(inputs, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(hidden, num_levels),
@@ -148,10 +166,41 @@ def augment_batch(batch, rng, *, dihedral=False, gain_range=None):
     return batch
 
 
+def in_focus_cross_entropy(logits, levels, *, weights=None):
+    """Binary cross-entropy of the in-focus decision ``p(level 0)`` against ``level == 0``.
+
+    The ranked probability score gives the threshold between level 0 and
+    level 1, the one the in-focus / out-of-focus decision rests on, only
+    1/(K-1) of its weight: mistaking level 1 for level 0 costs 0.1 when
+    K = 11. This term scores that decision alone.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (N, K)
+    levels : Tensor, shape (N,) of int
+    weights : Tensor, shape (N,), optional
+        Per-sample weights; the result is their weighted mean.
+
+    Returns
+    -------
+    loss : Tensor, scalar
+    """
+    everything = torch.logsumexp(logits, dim=1)
+    log_in_focus = logits[:, 0] - everything
+    log_out_of_focus = torch.logsumexp(logits[:, 1:], dim=1) - everything
+    per_sample = -torch.where(levels == 0, log_in_focus, log_out_of_focus)
+    if weights is None:
+        return per_sample.mean()
+    weights = weights.to(per_sample.dtype)
+    return (per_sample * weights).sum() / weights.sum()
+
+
 def train_network(network, patches, targets, *, epochs, batch_size, learning_rate, seed,
                   max_steps=None, weights=None, weight_decay=0.0, schedule="constant", dihedral=False, gain_range=None,
-                  description="training"):
+                  focus_weight=0.0, description="training"):
     """Train `network` with Adam on the ranked probability score.
+
+    The loss is ``RPS + focus_weight * in_focus_cross_entropy``.
 
     Parameters
     ----------
@@ -175,6 +224,9 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
         Learning rate over the steps.
     dihedral, gain_range
         Augmentations, see `augment_batch`.
+    focus_weight : float
+        Weight of the binary in-focus cross-entropy added to the ranked
+        probability score (integer `targets` only); 0 trains on the score alone.
     description : str
         Label of the progress bar (written to stderr).
 
@@ -185,6 +237,8 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
     """
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"unknown schedule {schedule!r}")
+    if focus_weight and np.ndim(targets) != 1:
+        raise ValueError("focus_weight needs integer level targets, not level distributions")
     rng = np.random.default_rng(seed)
     inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32)).unsqueeze(1)
     labels = torch.as_tensor(targets)
@@ -211,9 +265,11 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
                 step += 1
                 index = torch.as_tensor(order[start:start + batch_size])
                 batch = augment_batch(inputs[index], rng, dihedral=dihedral, gain_range=gain_range)
-                loss = ranked_probability_score_loss(
-                    network(batch), labels[index],
-                    weights=None if sample_weights is None else sample_weights[index])
+                batch_weights = None if sample_weights is None else sample_weights[index]
+                logits = network(batch)
+                loss = ranked_probability_score_loss(logits, labels[index], weights=batch_weights)
+                if focus_weight:
+                    loss = loss + focus_weight * in_focus_cross_entropy(logits, labels[index], weights=batch_weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -16,9 +16,11 @@ from tests.conftest import PROJECT_ROOT
 torch = pytest.importorskip("torch")
 
 from methods import focus_cnn  # noqa: E402
+from methods.focus_calibration import apply_calibration, fit_calibration  # noqa: E402
 from methods.focus_cnn import (MMDFFocusCNN, YangFocusCNN, YangSyntheticFocusCNN,  # noqa: E402
                                certainty_weighted_mean, level_certainty, synthetic_defocus, yang_depth_step)
-from methods.focus_network import FocusNetwork  # noqa: E402
+from methods.focus_network import (FocusNetwork, MeanAndMaxPooling, in_focus_cross_entropy,  # noqa: E402
+                                   predict_distributions, train_network)
 from methods.losses import ranked_probability_score_loss  # noqa: E402
 
 SIZE = 84
@@ -107,7 +109,148 @@ def test_rps_matches_numpy_reference():
     assert weighted.item() == pytest.approx(reference_rps(probabilities[[3]], levels[[3]]), rel=1e-12)
 
 
+def test_in_focus_cross_entropy_hand_cases():
+    k = 11
+    uniform = torch.zeros(2, k, dtype=torch.float64)
+    # p(level 0) = 1/11: in focus costs ln 11, out of focus costs -ln(10/11), whatever the level
+    assert in_focus_cross_entropy(uniform[:1], torch.tensor([0])).item() == pytest.approx(np.log(11))
+    assert in_focus_cross_entropy(uniform[:1], torch.tensor([7])).item() == pytest.approx(-np.log(10 / 11))
+    # all the mass on level 1 is as wrong for an in-focus patch as all of it on level 10
+    near, far = torch.full((1, k), -30.0), torch.full((1, k), -30.0)
+    near[0, 1], far[0, 10] = 30.0, 30.0
+    assert in_focus_cross_entropy(near, torch.tensor([0])).item() == pytest.approx(60.0, rel=1e-6)
+    assert in_focus_cross_entropy(far, torch.tensor([0])).item() == pytest.approx(60.0, rel=1e-6)
+    # weights select samples
+    both = in_focus_cross_entropy(uniform, torch.tensor([0, 3]), weights=torch.tensor([0.0, 1.0]))
+    assert both.item() == pytest.approx(-np.log(10 / 11))
+
+
+def test_focus_weight_needs_integer_levels():
+    network = FocusNetwork(11, batch_norm=True, pooling="average")
+    patches = np.zeros((4, SIZE, SIZE), np.float32)
+    with pytest.raises(ValueError, match="focus_weight"):
+        train_network(network, patches, np.full((4, 11), 1 / 11), epochs=1, batch_size=4, learning_rate=1e-3,
+                      seed=0, focus_weight=1.0)
+
+
+def test_focus_weight_adds_the_in_focus_cross_entropy_to_the_loss():
+    # no dropout, no augmentation, a zero step size and one batch: the recorded loss is that of the
+    # initial weights, which can be recomputed here
+    rng = np.random.default_rng(0)
+    patches = rng.uniform(0.2, 0.8, (6, SIZE, SIZE)).astype(np.float32)
+    levels = np.array([0, 0, 1, 4, 10, 0])
+
+    def recorded_loss(focus_weight):
+        torch.manual_seed(0)
+        network = FocusNetwork(11, batch_norm=True, dropout=0.0, pooling="average-max")
+        initial = {key: value.clone() for key, value in network.state_dict().items()}
+        history = train_network(network, patches, levels, epochs=1, batch_size=6, learning_rate=0.0, seed=0,
+                                focus_weight=focus_weight)
+        network.load_state_dict(initial)
+        network.train()
+        with torch.no_grad():
+            logits = network(torch.as_tensor(patches).unsqueeze(1))
+        return history[0], logits
+
+    plain, logits = recorded_loss(0.0)
+    weighted, _ = recorded_loss(2.0)
+    target = torch.as_tensor(levels)
+    assert plain == pytest.approx(ranked_probability_score_loss(logits, target).item(), rel=1e-5)
+    expected = ranked_probability_score_loss(logits, target) + 2.0 * in_focus_cross_entropy(logits, target)
+    assert weighted == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_cpu_profile_wiring(easy_split, monkeypatch):
+    # the cpu profile's network and loss, without its minutes of training
+    from methods import focus_network
+
+    captured = {}
+
+    def no_training(network, patches, targets, **options):
+        captured.update(options)
+        return []
+
+    monkeypatch.setattr(focus_network, "train_network", no_training)
+    method = MMDFFocusCNN(profile="cpu").fit(easy_split[0], seed=0)
+    assert method._network.architecture["pooling"] == "average-max"
+    assert method._network.architecture["standardize"] is False
+    assert captured["focus_weight"] == 1.0 and tuple(captured["gain_range"]) == (0.9, 1.1)
+    assert method._calibration is not None
+    # the paper profile keeps the published recipe: Yang et al.'s layers, the score alone
+    paper = MMDFFocusCNN(profile="paper").hyperparameters
+    assert paper["learning_rate"] == 5e-6 and paper["focus_weight"] == 0.0
+    assert "pooling" not in paper and "standardize" not in paper
+
+
+# -- calibration -----------------------------------------------------------------------------------
+def distributions_with(out_of_focus):
+    """Level distributions with the given P(out of focus), its mass spread 1:2:...:10 over levels 1-10."""
+    out_of_focus = np.asarray(out_of_focus, dtype=np.float64)
+    shares = np.arange(1, 11) / np.arange(1, 11).sum()
+    return np.column_stack([1 - out_of_focus, out_of_focus[:, None] * shares])
+
+
+def test_calibration_moves_a_biased_threshold():
+    # a network that rates every in-focus train patch 0.6-0.7 and every defocused one 0.8-0.95:
+    # at 0.5 all in-focus patches are wrong; the calibration moves the 0.5 crossing between the two
+    rng = np.random.default_rng(0)
+    probabilities = np.concatenate([rng.uniform(0.6, 0.7, 40), rng.uniform(0.8, 0.95, 40)])
+    labels = np.repeat([False, True], 40)
+    calibration = fit_calibration(distributions_with(probabilities), labels)
+    test = distributions_with([0.62, 0.68, 0.82, 0.93])
+    calibrated = apply_calibration(test, calibration)
+    np.testing.assert_array_equal(1 - calibrated[:, 0] >= 0.5, [False, False, True, True])
+    assert np.all(np.diff(1 - calibrated[:, 0]) > 0)  # monotone in the raw probability
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    # the shares of the out-of-focus levels are kept
+    np.testing.assert_allclose(calibrated[:, 2:] / calibrated[:, 1:2], test[:, 2:] / test[:, 1:2])
+    # a row certain of level 0 still gets a valid distribution
+    certain = apply_calibration(np.eye(11)[:1], calibration)
+    assert certain.sum() == pytest.approx(1.0) and np.all(certain >= 0)
+    with pytest.raises(Exception, match="in-focus and out-of-focus"):
+        fit_calibration(distributions_with([0.7, 0.8]), [True, True])
+
+
+def test_calibration_is_fitted_on_the_train_split(easy_split):
+    train = easy_split[0]
+    method = MMDFFocusCNN(profile="smoke", calibrate=True).fit(train, seed=0)
+    # the smoke profile keeps every one of these 104 patches (84x84: the crop is the whole patch)
+    grey = np.stack([focus_cnn.to_gray(sample.patch) for sample in train])
+    raw = predict_distributions(method._network, grey)
+    labels = np.array([sample.label for sample in train]).astype(bool)
+    assert method._calibration == pytest.approx(fit_calibration(raw, labels), rel=1e-6)
+    test = np.stack([sample.patch for sample in easy_split[1]])
+    np.testing.assert_allclose(method.predict_levels(test),
+                               apply_calibration(predict_distributions(method._network, focus_cnn.to_gray(test)),
+                                                 method._calibration), atol=1e-12)
+    prediction = method.predict(easy_split[1][0].patch)
+    assert prediction.probability == pytest.approx(1 - prediction.levels[0])
+    restored = MMDFFocusCNN(profile="smoke", calibrate=True)
+    restored.load_state_dict(method.state_dict())
+    np.testing.assert_array_equal(restored.predict_levels(test), method.predict_levels(test))
+
+
 # -- network ---------------------------------------------------------------------------------------
+def test_mean_and_max_pooling():
+    features = torch.zeros(2, 3, 4, 4)
+    features[0, 1, 2, 3] = 8.0  # one bright pixel: its mean is 8/16, its maximum 8
+    features[1] = -1.0
+    pooled = MeanAndMaxPooling()(features)
+    assert pooled.shape == (2, 6)
+    np.testing.assert_allclose(pooled[0].numpy(), [0, 0.5, 0, 0, 8, 0])
+    np.testing.assert_allclose(pooled[1].numpy(), [-1] * 6)
+    network = FocusNetwork(11, batch_norm=True, pooling="average-max").eval()
+    assert network(torch.zeros(3, 1, SIZE, SIZE)).shape == (3, 11)
+    assert network.classifier[2].in_features == 2 * 64
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "average", "average-max"])
+def test_checkpoint_layout_is_stable(pooling):
+    # checkpoints made before the mean-and-max pooling existed name the dense layers classifier.2 and .5
+    names = [name for name in FocusNetwork(11, pooling=pooling).state_dict() if name.startswith("classifier")]
+    assert names == ["classifier.2.weight", "classifier.2.bias", "classifier.5.weight", "classifier.5.bias"]
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_network_shapes(batch_norm):
     network = FocusNetwork(11, batch_norm=batch_norm).eval()
