@@ -16,7 +16,7 @@ the column axis as the image is displayed (rows grow downwards), in
 import numpy as np
 from scipy import fft, ndimage
 
-from baselines.deconvolution import DEFAULT_BALANCE, wiener_deconvolution
+from mmdf_bench.baselines.deconvolution import DEFAULT_BALANCE, wiener_deconvolution
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray, validate_image
 

@@ -1,8 +1,8 @@
 """Classical deblurring methods of the deblur task, as registered methods.
 
-Thin wrappers around `baselines.deconvolution` (non-blind: the PSF is given)
-and `baselines.blind_motion` (blind: straight-line motion estimated from the
-cepstrum) and `baselines.richardson_lucy`. The free parameters of each method
+Thin wrappers around `mmdf_bench.baselines.deconvolution` (non-blind: the PSF is given)
+and `mmdf_bench.baselines.blind_motion` (blind: straight-line motion estimated from the
+cepstrum) and `mmdf_bench.baselines.richardson_lucy`. The free parameters of each method
 (Wiener balance and edge handling, Richardson-Lucy iterations and prior
 weight, the blind method's balance and detection threshold) is chosen in `fit` by a grid search that maximises the
 mean PSNR on the first `CALIBRATION_SAMPLES` train samples, read in one
@@ -13,10 +13,10 @@ registry names for ``pyproject.toml``.
 
 import numpy as np
 
-from baselines.blind_motion import (DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, DEFAULT_MIN_STRENGTH,
+from mmdf_bench.baselines.blind_motion import (DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, DEFAULT_MIN_STRENGTH,
                                     blind_motion_deconvolution, estimate_linear_motion, kernel_fits, motion_kernel)
-from baselines.deconvolution import DEFAULT_BALANCE, EDGE_MODES, REGULARIZERS, unsupervised_wiener, wiener_deconvolution
-from baselines.richardson_lucy import DEFAULT_NUM_ITER, MAX_TV_WEIGHT, richardson_lucy, richardson_lucy_iterates
+from mmdf_bench.baselines.deconvolution import DEFAULT_BALANCE, EDGE_MODES, REGULARIZERS, unsupervised_wiener, wiener_deconvolution
+from mmdf_bench.baselines.richardson_lucy import DEFAULT_NUM_ITER, MAX_TV_WEIGHT, richardson_lucy, richardson_lucy_iterates
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import validate_image
 from mmdf_bench.metrics.full_reference import psnr
@@ -60,14 +60,14 @@ STRENGTH_GRID = (1.0, 1.2, 1.35, 1.5, 1.75, 2.0)
 CALIBRATED_EDGES = ("taper", "pad")
 
 ENTRY_POINTS = {
-    "identity": "baselines.deblur:IdentityDeblur",
-    "wiener": "baselines.deblur:WienerDeblur",
-    "richardson-lucy": "baselines.deblur:RichardsonLucyDeblur",
-    "richardson-lucy-tv": "baselines.deblur:RichardsonLucyTVDeblur",
-    "unsupervised-wiener": "baselines.deblur:UnsupervisedWienerDeblur",
-    "blind-motion-wiener": "baselines.deblur:BlindMotionWienerDeblur",
+    "identity": "mmdf_bench.baselines.deblur:IdentityDeblur",
+    "wiener": "mmdf_bench.baselines.deblur:WienerDeblur",
+    "richardson-lucy": "mmdf_bench.baselines.deblur:RichardsonLucyDeblur",
+    "richardson-lucy-tv": "mmdf_bench.baselines.deblur:RichardsonLucyTVDeblur",
+    "unsupervised-wiener": "mmdf_bench.baselines.deblur:UnsupervisedWienerDeblur",
+    "blind-motion-wiener": "mmdf_bench.baselines.deblur:BlindMotionWienerDeblur",
 }
-"""Registry name -> ``"baselines.deblur:ClassName"``, for ``pyproject.toml``."""
+"""Registry name -> ``"mmdf_bench.baselines.deblur:ClassName"``, for ``pyproject.toml``."""
 
 _ORIEUX_2010 = ("F. Orieux, J.-F. Giovannelli and T. Rodet, Bayesian estimation of regularization and point "
                 "spread function parameters for Wiener-Hunt deconvolution, JOSA A 27(7), 1593-1607, 2010")

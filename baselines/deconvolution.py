@@ -1,6 +1,6 @@
 """Classical non-blind deconvolution: edge handling, Wiener and unsupervised Wiener filtering.
 
-These filters, and Richardson-Lucy (`baselines.richardson_lucy`), work in
+These filters, and Richardson-Lucy (`mmdf_bench.baselines.richardson_lucy`), work in
 the Fourier domain, which treats the image as periodic.
 A real blurred image is not: the scene goes on past the border, so the blur
 mixed in light from outside the frame, and the two opposite borders do not

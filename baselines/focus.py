@@ -1,7 +1,7 @@
 """Classical focus classifiers: focus-measure operators and an SVM on blur features.
 
 `FocusMeasureClassifier` turns one operator of
-`baselines.focus_measures.FOCUS_MEASURES` into a focus method: `fit`
+`mmdf_bench.baselines.focus_measures.FOCUS_MEASURES` into a focus method: `fit`
 computes the operator on every train patch, puts it on a log scale when it
 spans decades, and fits a one-dimensional logistic regression of
 P(out of focus) on it, which is the operator's threshold calibrated on the
@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines.focus_measures import FAMILIES, FOCUS_MEASURES, HIGHER_IS_SHARPER
+from mmdf_bench.baselines.focus_measures import FAMILIES, FOCUS_MEASURES, HIGHER_IS_SHARPER
 from mmdf_bench.errors import InvalidInputError, MmdfBenchError, UnknownNameError
 from mmdf_bench.tasks.focus import OUT_OF_FOCUS, FocusMethod, FocusPrediction
 
@@ -274,7 +274,7 @@ def _make_operator_class(operator):
 
 
 ENTRY_POINTS = {}
-"""Registry name -> ``"baselines.focus:ClassName"``, for ``pyproject.toml``."""
+"""Registry name -> ``"mmdf_bench.baselines.focus:ClassName"``, for ``pyproject.toml``."""
 
 for _operator in FOCUS_MEASURES:
     _component = _make_operator_class(_operator)

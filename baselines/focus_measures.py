@@ -4,8 +4,8 @@ The operators cover the six families of Pertuz et al. (2013): gradient,
 Laplacian, wavelet, statistics, DCT and miscellaneous, plus the two blur
 features of CellProfiler's MeasureImageQuality (FocusScore and
 PowerLogLogSlope). The gradient and Laplacian operators live here, the
-statistics and miscellaneous ones in `baselines.focus_measures_statistics`,
-the wavelet, DCT and Fourier ones in `baselines.focus_measures_transform`.
+statistics and miscellaneous ones in `mmdf_bench.baselines.focus_measures_statistics`,
+the wavelet, DCT and Fourier ones in `mmdf_bench.baselines.focus_measures_transform`.
 
 Every operator is ``name(image) -> float`` on a grey ``(H, W)`` or RGB
 ``(H, W, 3)`` float image in [0, 1] (RGB is reduced to its BT.601
@@ -26,8 +26,8 @@ References
 import cv2
 import numpy as np
 
-from baselines._focus_utils import gray_image
-from baselines.focus_measures_statistics import (
+from mmdf_bench.baselines._focus_utils import gray_image
+from mmdf_bench.baselines.focus_measures_statistics import (
     brenner,
     cellprofiler_focus_score,
     gray_level_variance,
@@ -38,7 +38,7 @@ from baselines.focus_measures_statistics import (
     vollath_f4,
     vollath_f5,
 )
-from baselines.focus_measures_transform import (
+from mmdf_bench.baselines.focus_measures_transform import (
     dct_energy_ratio,
     dct_reduced_energy_ratio,
     power_log_log_slope,

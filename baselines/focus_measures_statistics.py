@@ -5,7 +5,7 @@ FocusScore, histogram entropy) and the miscellaneous operators of Pertuz et
 al. (2013): Brenner, Vollath's autocorrelations, spatial frequency and
 Helmli's mean ratio. Each is ``name(image) -> float`` on a grey or RGB float
 image in [0, 1]; all rise with sharpness. They are collected in
-`baselines.focus_measures.FOCUS_MEASURES`.
+`mmdf_bench.baselines.focus_measures.FOCUS_MEASURES`.
 
 References
 ----------
@@ -17,7 +17,7 @@ References
 import cv2
 import numpy as np
 
-from baselines._focus_utils import gray_image
+from mmdf_bench.baselines._focus_utils import gray_image
 from mmdf_bench.errors import InvalidInputError
 
 __all__ = [

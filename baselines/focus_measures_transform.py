@@ -2,7 +2,7 @@
 
 Every function maps one grey or RGB float image in [0, 1] to a float
 (RGB is reduced to luminance); they are collected with the spatial
-operators in `baselines.focus_measures.FOCUS_MEASURES`. All of them give a
+operators in `mmdf_bench.baselines.focus_measures.FOCUS_MEASURES`. All of them give a
 higher value to a sharper image of the same scene.
 
 References
@@ -14,7 +14,7 @@ References
 
 import numpy as np
 
-from baselines._focus_utils import gray_image
+from mmdf_bench.baselines._focus_utils import gray_image
 from mmdf_bench.errors import InvalidInputError
 
 __all__ = [

@@ -3,17 +3,17 @@
 The functions take a stack ``(N, H, W)`` or ``(N, H, W, 3)`` of N >= 2
 registered planes (float in [0, 1]) and return one float32 image
 ``(H, W[, 3])`` clipped to [0, 1]. The multi-scale methods live in
-`baselines.fusion_multiscale`, the focus-selection methods in
-`baselines.fusion_selection`; everything is re-exported here so that the
-registry targets ``baselines.fusion:<ClassName>`` resolve.
+`mmdf_bench.baselines.fusion_multiscale`, the focus-selection methods in
+`mmdf_bench.baselines.fusion_selection`; everything is re-exported here so that the
+registry targets ``mmdf_bench.baselines.fusion:<ClassName>`` resolve.
 """
 
 import numpy as np
 
-from baselines._fusion_utils import (blend, check_option, checked_stack, finish,
+from mmdf_bench.baselines._fusion_utils import (blend, check_option, checked_stack, finish,
                                      gaussian_filter, luminance_planes, one_hot_argmax)
-from baselines.fusion_multiscale import fuse_laplacian_pyramid, fuse_wavelet
-from baselines.fusion_selection import (
+from mmdf_bench.baselines.fusion_multiscale import fuse_laplacian_pyramid, fuse_wavelet
+from mmdf_bench.baselines.fusion_selection import (
     fuse_focus_selection,
     fuse_guided_filter,
     fuse_harris_selection,

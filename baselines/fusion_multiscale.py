@@ -8,7 +8,7 @@ scale and place), average the coarsest approximation, and invert the transform.
 import cv2
 import numpy as np
 
-from baselines._fusion_utils import check_option, checked_stack, finish, select_max_abs
+from mmdf_bench.baselines._fusion_utils import check_option, checked_stack, finish, select_max_abs
 from mmdf_bench.errors import InvalidInputError
 
 

@@ -10,7 +10,7 @@ same weights, so colours are never mixed across channels differently.
 import cv2
 import numpy as np
 
-from baselines._fusion_utils import (
+from mmdf_bench.baselines._fusion_utils import (
     blend,
     box_filter,
     check_option,

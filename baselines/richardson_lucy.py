@@ -11,13 +11,13 @@ which damps the noise in flat regions and makes the result far less
 sensitive to the count.
 
 Convolutions are circular FFTs on the border-extended image
-(`baselines.deconvolution.extend_for_deconvolution`), computed in float32;
+(`mmdf_bench.baselines.deconvolution.extend_for_deconvolution`), computed in float32;
 colour channels are restored independently with the same PSF.
 """
 
 import numpy as np
 
-from baselines.deconvolution import (_broadcast, _checked, _finish, _spatial, _spectrum, extend_for_deconvolution,
+from mmdf_bench.baselines.deconvolution import (_broadcast, _checked, _finish, _spatial, _spectrum, extend_for_deconvolution,
                                      transfer_function)
 from mmdf_bench.errors import InvalidInputError
 

@@ -30,7 +30,7 @@ For every registered deblur method (or those matching ``--methods``):
    accumulators of the blend; a whole-image method's grows with the image.
 3. Whether the method tiles: the network calls of a 1024x768 restore and
    the largest input a call saw (deep methods go through
-   `methods.tiling.restore_tiled`; the classical ones filter the whole image).
+   `mmdf_bench.methods.tiling.restore_tiled`; the classical ones filter the whole image).
 4. With ``--default-run``, the wall time of ``mmdf-bench run --task deblur``
    with the cached checkpoints (and whether every checkpoint was found).
 
@@ -180,9 +180,9 @@ def timed(function, *, repeats):
 
 
 def count_network_calls(function):
-    """Run `function`, counting `methods.tiling.infer` calls and the largest input side they saw."""
+    """Run `function`, counting `mmdf_bench.methods.tiling.infer` calls and the largest input side they saw."""
     try:
-        from methods import tiling
+        from mmdf_bench.methods import tiling
     except ImportError:
         return function(), {"network_calls": 0, "largest_input": None}
     original, calls, largest = tiling.infer, [], [0, 0]

@@ -33,7 +33,7 @@ BATCH = 256
 
 def untrained(name):
     """The registered method with a seeded, untrained network in place."""
-    from methods.focus_network import build_network
+    from mmdf_bench.methods.focus_network import build_network
     from mmdf_bench.runner import build_method
 
     method = build_method(name, profile="cpu")

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from baselines.focus_measures import FAMILIES, FOCUS_MEASURES, variance_of_laplacian
+from mmdf_bench.baselines.focus_measures import FAMILIES, FOCUS_MEASURES, variance_of_laplacian
 
 FRAME_SHAPE = (768, 1024)
 PATCH_SIZE = 84

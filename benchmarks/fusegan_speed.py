@@ -35,10 +35,10 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fusegan_speed.json"
 
 
 def method_class(name):
-    """The registered class, or the one in `methods.fusegan` before the entry points exist."""
+    """The registered class, or the one in `mmdf_bench.methods.fusegan` before the entry points exist."""
     if name in registry.methods.entries:
         return registry.methods.load(name)
-    from methods import fusegan
+    from mmdf_bench.methods import fusegan
 
     return {cls.name: cls for cls in (fusegan.FuseGAN, fusegan.FuseGANS, fusegan.FuseGANU,
                                       fusegan.FuseGANUFocusMask)}[name]
@@ -46,15 +46,15 @@ def method_class(name):
 
 def untrained(name, profile):
     """A variant with its initial weights (and an untrained focus CNN for the focus-model masks)."""
-    from methods.fusegan_networks import FuseGANGenerator, seeded
+    from mmdf_bench.methods.fusegan_networks import FuseGANGenerator, seeded
 
     method = method_class(name)(profile=profile)
     hp = method.hyperparameters
     method._network = seeded(FuseGANGenerator, seed=0, max_planes=hp["max_planes"],
                              masks=method.mask is not None, width=hp["width"]).eval()
     if method.mask == "focus-model":
-        from methods.focus_cnn import MMDFFocusCNN
-        from methods.focus_network import FocusNetwork
+        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
+        from mmdf_bench.methods.focus_network import FocusNetwork
 
         focus = MMDFFocusCNN(profile=profile)
         focus._network = FocusNetwork(focus.num_levels, patch_size=focus.patch_size, **focus.architecture).eval()

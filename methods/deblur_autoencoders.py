@@ -3,7 +3,7 @@
 Both are `DeepDeblurMethod` subclasses whose `train_network` runs several
 stages of the shared supervised loop, each on a part of the network, and
 keeps the per-epoch losses of every stage (`stage_history`, saved in the
-checkpoint). Their networks live in `methods.deblur_networks`, imported
+checkpoint). Their networks live in `mmdf_bench.methods.deblur_networks`, imported
 on first use, so this module does not import torch.
 
 ``stacked-autoencoder``
@@ -36,7 +36,7 @@ References
        IEEE ISBI 2021, arXiv:2007.13701.
 """
 
-from methods.deblur_base import DeepDeblurMethod
+from mmdf_bench.methods.deblur_base import DeepDeblurMethod
 
 MMDF = "A. Kornilova et al., \"Deep learning framework for mobile microscopy\", IEEE ISBI 2021, arXiv:2007.13701"
 TRAINED = "trained from scratch on the train split (cached checkpoint)"
@@ -56,12 +56,12 @@ class StagedDeblurMethod(DeepDeblurMethod):
         """Train `module` for `epochs` epochs (mean squared error) and record its losses as stage `stage`.
 
         `inputs_of`, `targets_of` and `parameters` are passed on to
-        `methods.deblur_training.supervised_training`; the other settings
+        `mmdf_bench.methods.deblur_training.supervised_training`; the other settings
         come from the profile.
         """
         import torch.nn.functional as F
 
-        from methods.deblur_training import supervised_training
+        from mmdf_bench.methods.deblur_training import supervised_training
 
         history = supervised_training(module, sampler, loss=F.mse_loss, seed=seed, inputs_of=inputs_of,
                                       targets_of=targets_of, parameters=parameters,

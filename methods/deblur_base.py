@@ -7,13 +7,13 @@
   pair, and `PairSampler`, which draws seeded batches of random
   ``crop x crop`` windows of them with one of the eight flips / 90-degree
   rotations of the square applied alike to input and target;
-* a supervised training loop (`methods.deblur_training.supervised_training`:
+* a supervised training loop (`mmdf_bench.methods.deblur_training.supervised_training`:
   Adam, a loss callable, epochs of ``steps_per_epoch`` batches, a tqdm bar on
   stderr), which subclasses replace by overriding `train_network`;
 * checkpoint state (`state_dict` / `load_state_dict`) that rebuilds the
   network from its recorded architecture;
 * `restore`, which runs the network over overlapping tiles
-  (`methods.tiling.restore_tiled`) so that memory stays bounded for large
+  (`mmdf_bench.methods.tiling.restore_tiled`) so that memory stays bounded for large
   images. Grey images are restored as three equal channels, then averaged.
 
 Torch and the network modules are imported inside the methods, so that a
@@ -183,8 +183,8 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         raise NotImplementedError
 
     def build_network(self, architecture):
-        """Return a fresh ``nn.Module`` for `architecture` (default: `methods.deblur_networks`)."""
-        from methods.deblur_networks import build_network
+        """Return a fresh ``nn.Module`` for `architecture` (default: `mmdf_bench.methods.deblur_networks`)."""
+        from mmdf_bench.methods.deblur_networks import build_network
 
         return build_network(architecture)
 
@@ -196,7 +196,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
 
     def train_network(self, network, sampler, *, seed):
         """Train `network` in place on batches from `sampler`; return the per-epoch loss history."""
-        from methods.deblur_training import supervised_training
+        from mmdf_bench.methods.deblur_training import supervised_training
 
         return supervised_training(network, sampler, loss=self.loss_function(), seed=seed,
                                    description=self.progress_label(), **self.loop_options())
@@ -276,7 +276,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         """Restore `blurred` (the PSF, if given, is ignored: these methods are blind)."""
         import torch
 
-        from methods.tiling import restore_tiled
+        from mmdf_bench.methods.tiling import restore_tiled
 
         self._require_network()
         image = validate_image(blurred, source=f"input of {self.name}")

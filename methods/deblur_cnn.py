@@ -2,7 +2,7 @@
 
 All five are `DeepDeblurMethod` subclasses: trained on random crops of the
 train pairs (flips / 90-degree rotations), restoring whole images in
-overlapping 256x256 tiles. Their networks live in `methods.deblur_networks`,
+overlapping 256x256 tiles. Their networks live in `mmdf_bench.methods.deblur_networks`,
 imported on first use, so this module does not import torch.
 
 ``srcnn``
@@ -53,11 +53,11 @@ References
 """
 
 
-from methods.deblur_autoencoders import (
+from mmdf_bench.methods.deblur_autoencoders import (
     CoupledAutoencoderDeblur,
     StackedAutoencoderDeblur,
 )
-from methods.deblur_base import DeepDeblurMethod
+from mmdf_bench.methods.deblur_base import DeepDeblurMethod
 from mmdf_bench.weights import WeightFile, find_local_weights
 
 MMDF = "A. Kornilova et al., \"Deep learning framework for mobile microscopy\", IEEE ISBI 2021, arXiv:2007.13701"
@@ -104,7 +104,7 @@ class SRCNNDeblur(DeepDeblurMethod):
     def train_network(self, network, sampler, *, seed):
         import torch
 
-        from methods.deblur_training import supervised_training
+        from mmdf_bench.methods.deblur_training import supervised_training
 
         hp = self.hyperparameters
         last = list(network.body)[-1]

@@ -1,10 +1,10 @@
 """Networks of the deep deblurring methods (torch).
 
-Imported lazily by `methods.deblur_cnn`. Every network maps ``(N, 3, H, W)``
+Imported lazily by `mmdf_bench.methods.deblur_cnn`. Every network maps ``(N, 3, H, W)``
 intensities in [0, 1] to a restored batch of the same shape, records the
 arguments it was built with as ``.architecture`` (``{"kind": ..., ...}``,
 what `build_network` takes back) and declares ``size_multiple``, the number
-the input sides must be multiples of (`methods.tiling.infer` pads to it).
+the input sides must be multiples of (`mmdf_bench.methods.tiling.infer` pads to it).
 
 References
 ----------

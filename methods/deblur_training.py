@@ -1,6 +1,6 @@
 """The supervised training loop of the deep deblurring methods (torch).
 
-Imported lazily by `methods.deblur_base`.
+Imported lazily by `mmdf_bench.methods.deblur_base`.
 """
 
 import math
@@ -38,7 +38,7 @@ def supervised_training(network, sampler, *, loss, epochs, batch_size, learning_
     ----------
     network : torch.nn.Module
         Trained in place (train mode during, eval mode after).
-    sampler : methods.deblur_base.PairSampler
+    sampler : mmdf_bench.methods.deblur_base.PairSampler
         Yields ``(blurred, sharp)`` numpy batches.
     loss : callable
         ``loss(prediction, target) -> scalar tensor``.

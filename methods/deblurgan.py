@@ -18,7 +18,7 @@
     ``MSE + (1 - SSIM)``, then adversarially with the losses above plus a
     ``(1 - SSIM)`` term.
 
-The networks and the adversarial loop live in `methods.deblurgan_networks`,
+The networks and the adversarial loop live in `mmdf_bench.methods.deblurgan_networks`,
 imported on first use.
 
 Profiles. ``paper`` is Kupyn et al.'s schedule: Adam with learning rate
@@ -56,7 +56,7 @@ References
 
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.weights import WeightFile, find_local_weights
-from methods.deblur_base import DeepDeblurMethod
+from mmdf_bench.methods.deblur_base import DeepDeblurMethod
 
 MMDF = "A. Kornilova et al., \"Deep learning framework for mobile microscopy\", IEEE ISBI 2021, arXiv:2007.13701"
 KUPYN = ("O. Kupyn et al., \"DeblurGAN: blind motion deblurring using conditional adversarial networks\", "
@@ -112,7 +112,7 @@ class DeblurGAN(DeepDeblurMethod):
     citation = f"{KUPYN}; compared in {MMDF}"
     weights_source = ("trained from scratch on the train split (cached checkpoint); perceptual loss on "
                       "ImageNet VGG19 when available, else on the critic's features")
-    #: Up-sampling of the generator's decoder (`methods.deblurgan_networks.UPSAMPLINGS`).
+    #: Up-sampling of the generator's decoder (`mmdf_bench.methods.deblurgan_networks.UPSAMPLINGS`).
     upsampling = "transposed"
     profiles = DeepDeblurMethod.with_defaults({
         "smoke": {"crop": 32, "batch_size": 2, "epochs": 2, "steps_per_epoch": 2, "decay_start_epoch": 1,
@@ -143,7 +143,7 @@ class DeblurGAN(DeepDeblurMethod):
                 "dropout": float(hp["dropout"])}
 
     def build_network(self, architecture):
-        from methods.deblurgan_networks import build_generator
+        from mmdf_bench.methods.deblurgan_networks import build_generator
 
         return build_generator(architecture)
 
@@ -159,13 +159,13 @@ class DeblurGAN(DeepDeblurMethod):
         """The frozen VGG19 conv3_3 extractor, or ``"critic"`` for the critic's features."""
         if self.perceptual_features == CRITIC_FEATURES:
             return CRITIC_FEATURES
-        from methods.vgg_features import load_vgg_features
+        from mmdf_bench.methods.vgg_features import load_vgg_features
 
         return load_vgg_features(self._vgg19_path, relu_at_end=False)  # conv3_3, before its ReLU
 
     def adversarial_stage(self, network, sampler, *, seed, ssim_weight=0.0):
         """Train `network` against a fresh seeded critic; return the per-epoch loss records."""
-        from methods.deblurgan_networks import adversarial_training, seeded_critic
+        from mmdf_bench.methods.deblurgan_networks import adversarial_training, seeded_critic
 
         hp = self.hyperparameters
         critic = seeded_critic(seed=seed, base_channels=hp["critic_channels"])
@@ -209,8 +209,8 @@ class DeblurGANUpgraded(DeblurGAN):
 
     def train_network(self, network, sampler, *, seed):
         """Pre-train on MSE + (1 - SSIM), then train adversarially with an SSIM term."""
-        from methods.deblur_training import supervised_training
-        from methods.deblurgan_networks import mse_ssim_loss
+        from mmdf_bench.methods.deblur_training import supervised_training
+        from mmdf_bench.methods.deblurgan_networks import mse_ssim_loss
 
         hp = self.hyperparameters
         options = self.loop_options(epochs=hp["pretrain_epochs"], steps_per_epoch=hp["pretrain_steps_per_epoch"],

@@ -1,6 +1,6 @@
 """DeblurGAN networks, losses and adversarial training loop (torch).
 
-Imported lazily by `methods.deblurgan`.
+Imported lazily by `mmdf_bench.methods.deblurgan`.
 
 Generator (Kupyn et al. 2018, after Johnson et al.'s residual network)::
 
@@ -50,8 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.deblur_training import make_optimizer, progress
-from methods.losses import ssim_loss
+from mmdf_bench.methods.deblur_training import make_optimizer, progress
+from mmdf_bench.methods.losses import ssim_loss
 
 UPSAMPLINGS = ("transposed", "resize")
 
@@ -244,9 +244,9 @@ def adversarial_training(generator, critic, sampler, *, perceptual, epochs, step
     Parameters
     ----------
     generator, critic : nn.Module
-    sampler : methods.deblur_base.PairSampler
+    sampler : mmdf_bench.methods.deblur_base.PairSampler
     perceptual : nn.Module or "critic"
-        Feature extractor phi (e.g. `methods.vgg_features.VGGFeatures`), or "critic" for the
+        Feature extractor phi (e.g. `mmdf_bench.methods.vgg_features.VGGFeatures`), or "critic" for the
         critic's own `features` (the fallback when VGG19 is unavailable).
     epochs, steps_per_epoch, batch_size : int
     learning_rate : float

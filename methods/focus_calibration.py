@@ -4,7 +4,7 @@ The focus CNNs are trained on the ranked probability score over defocus
 levels, not for a decision at 0.5, so ``1 - p(level 0)`` need not be a
 calibrated probability. `fit_calibration` fits a one-dimensional logistic
 regression on its log-odds, as the focus-measure baselines fit their
-thresholds (`baselines.focus`); `apply_calibration` puts the calibrated
+thresholds (`mmdf_bench.baselines.focus`); `apply_calibration` puts the calibrated
 value back into the level distribution.
 
 References
@@ -30,7 +30,7 @@ def fit_calibration(distributions, out_of_focus, *, seed=0):
     The CNN is trained on the ranked probability score (and an in-focus
     cross-entropy) with class weights, not for the 0.5 threshold, so
     ``1 - p(level 0)`` need not be a calibrated probability. As the
-    focus-measure baselines do with their scores (`baselines.focus`), a
+    focus-measure baselines do with their scores (`mmdf_bench.baselines.focus`), a
     one-dimensional logistic regression with both classes weighted equally
     maps its log-odds on the train patches to the train labels (Platt
     scaling). The network's train predictions are used directly: after its

@@ -1,6 +1,6 @@
 """Patch CNNs that grade focus: Yang et al. (2018) and the MMDF upgrade.
 
-Three registered methods share one network family (`methods.focus_network`,
+Three registered methods share one network family (`mmdf_bench.methods.focus_network`,
 imported on first use so that this module does not import torch) and differ
 in what they learn from:
 
@@ -27,7 +27,7 @@ in what they learn from:
     levels; here K follows the data (11 levels, 0 = in focus). The ``cpu``
     profile, trained for 400 steps, pools the feature maps to their means
     and maxima, adds a binary in-focus cross-entropy to the ranked
-    probability score (`methods.focus_network.in_focus_cross_entropy`),
+    probability score (`mmdf_bench.methods.focus_network.in_focus_cross_entropy`),
     varies the exposure by 10 % only and calibrates P(out of focus) on the
     train split (`fit_calibration`); the ``paper`` profile keeps the
     published recipe.
@@ -50,7 +50,7 @@ References
 
 import numpy as np
 
-from methods.focus_calibration import apply_calibration, fit_calibration
+from mmdf_bench.methods.focus_calibration import apply_calibration, fit_calibration
 from mmdf_bench.data import optics
 from mmdf_bench.data.synthetic_zstack import LEVEL_SPACING
 from mmdf_bench.errors import InvalidInputError
@@ -153,7 +153,7 @@ class _FocusCNN(TrainableMethod, FocusMethod):
         raise NotImplementedError
 
     def fit(self, train_samples, *, seed=0):
-        from methods.focus_network import FocusNetwork, predict_distributions, train_network
+        from mmdf_bench.methods.focus_network import FocusNetwork, predict_distributions, train_network
 
         import torch
 
@@ -191,7 +191,7 @@ class _FocusCNN(TrainableMethod, FocusMethod):
                 "calibration": None if self._calibration is None else list(self._calibration)}
 
     def load_state_dict(self, state):
-        from methods.focus_network import build_network
+        from mmdf_bench.methods.focus_network import build_network
 
         if state.get("architecture", {}).get("num_levels") != self.num_levels:
             raise InvalidInputError(f"{self.name}: the checkpoint was not made for {self.num_levels} levels")
@@ -210,7 +210,7 @@ class _FocusCNN(TrainableMethod, FocusMethod):
         With a calibration (``calibrate``), P(out of focus) = ``1 - p(level 0)``
         is the calibrated one (`apply_calibration`).
         """
-        from methods.focus_network import predict_distributions
+        from mmdf_bench.methods.focus_network import predict_distributions
 
         self._require_network()
         grey = to_gray(np.asarray(patches, dtype=np.float32))

@@ -1,6 +1,6 @@
 """Patch CNNs that grade focus, and their training loop (torch).
 
-Imported lazily by `methods.focus_cnn`. The network of Yang et al. (2018):
+Imported lazily by `mmdf_bench.methods.focus_cnn`. The network of Yang et al. (2018):
 
     84x84 grey -> conv 32@5x5 (same padding), ReLU -> max-pool 2
                -> conv 64@5x5 (same padding), ReLU -> max-pool 2
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from methods.losses import ranked_probability_score_loss
+from mmdf_bench.methods.losses import ranked_probability_score_loss
 
 POOLINGS = ("flatten", "average", "average-max")
 

@@ -2,8 +2,8 @@
 
 A DenseBlock U-Net generator fuses the stack's planes (concatenated on
 channels, zero-padded up to ``max_planes`` planes) into one image, trained
-against a VGG-like PatchGAN discriminator (`methods.fusegan_networks`,
-`methods.fusegan_training`; both imported on first use, so importing this
+against a VGG-like PatchGAN discriminator (`mmdf_bench.methods.fusegan_networks`,
+`mmdf_bench.methods.fusegan_training`; both imported on first use, so importing this
 module does not import torch). Four registered methods differ in their
 generator loss and in the masks they are given:
 
@@ -61,7 +61,7 @@ import math
 
 import numpy as np
 
-from methods.fusion_masks import mask_provider
+from mmdf_bench.methods.fusion_masks import mask_provider
 from mmdf_bench.errors import InvalidInputError, WeightsUnavailableError
 from mmdf_bench.images import to_gray, validate_stack
 from mmdf_bench.tasks.fusion import FusionMethod
@@ -239,13 +239,13 @@ class FuseGAN(TrainableMethod, FusionMethod):
         return items, sorted(used)
 
     def fit(self, train_samples, *, seed=0):
-        from methods.fusegan_networks import (
+        from mmdf_bench.methods.fusegan_networks import (
             FuseGANGenerator,
             PatchDiscriminator,
             seeded,
         )
-        from methods.fusegan_training import StackSampler, train_fusegan
-        from methods.vgg_features import load_vgg_features
+        from mmdf_bench.methods.fusegan_training import StackSampler, train_fusegan
+        from mmdf_bench.methods.vgg_features import load_vgg_features
 
         hp = self.hyperparameters
         mask_record = None if self._masks is None else self._masks.prepare(profile=self.profile, seed=seed)
@@ -280,7 +280,7 @@ class FuseGAN(TrainableMethod, FusionMethod):
                 "method": self.name, "profile": self.profile}
 
     def load_state_dict(self, state):
-        from methods.fusegan_networks import build_generator
+        from mmdf_bench.methods.fusegan_networks import build_generator
 
         architecture = state.get("architecture") or {}
         if architecture.get("kind") != "fusegan-generator" or architecture.get("masks") != (self.mask is not None):
@@ -304,7 +304,7 @@ class FuseGAN(TrainableMethod, FusionMethod):
     def fuse(self, stack):
         import torch
 
-        from methods.tiling import restore_tiled
+        from mmdf_bench.methods.tiling import restore_tiled
 
         self._require_network()
         stack = validate_stack(stack, source=f"input of {self.name}")

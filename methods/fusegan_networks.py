@@ -1,6 +1,6 @@
 """FuseGAN networks: the DenseBlock U-Net generator and the VGG-like PatchGAN (torch).
 
-Imported lazily by `methods.fusegan`.
+Imported lazily by `mmdf_bench.methods.fusegan`.
 
 Generator (MMDF section 3.3)::
 

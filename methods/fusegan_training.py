@@ -1,6 +1,6 @@
 """FuseGAN losses, training batches and the adversarial training loop (torch).
 
-Imported lazily by `methods.fusegan`.
+Imported lazily by `mmdf_bench.methods.fusegan`.
 
 Losses
 ------
@@ -48,8 +48,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.deblur_base import pad_to_crop
-from methods.deblur_training import progress
+from mmdf_bench.methods.deblur_base import pad_to_crop
+from mmdf_bench.methods.deblur_training import progress
 
 
 # -- losses ---------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
         StepLR factor applied to both rates after every epoch.
     seed : int
         Seeds torch's generator for the run (the crops come from the sampler).
-    vgg : methods.vgg_features.VGGFeatures, optional
+    vgg : mmdf_bench.methods.vgg_features.VGGFeatures, optional
         Needed for ``perceptual="vgg16"``.
     description : str
         Progress-bar label.

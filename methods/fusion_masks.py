@@ -9,10 +9,10 @@ the method's name says which one it uses:
 ``harris``
     The modified Harris corner response of Madhu et al., exactly the masks
     of the classical ``harris-selection`` method
-    (`baselines.fusion_selection.harris_focus_masks`).
+    (`mmdf_bench.baselines.fusion_selection.harris_focus_masks`).
 ``focus-model``
     The blurring model: the MMDF focus CNN (``mmdf-focus``,
-    `methods.focus_cnn.MMDFFocusCNN`) grades overlapping 84 x 84 tiles of
+    `mmdf_bench.methods.focus_cnn.MMDFFocusCNN`) grades overlapping 84 x 84 tiles of
     every plane; its expected defocus level, interpolated between tile
     centres, is lowest on the sharpest plane (`focus_model_masks`). The
     CNN is trained on the synthetic z-stacks (``synthetic-brightfield-zstack``)
@@ -30,8 +30,8 @@ References
 
 import numpy as np
 
-from baselines._fusion_utils import check_option, gaussian_filter, one_hot_argmax
-from baselines.fusion_selection import harris_focus_masks
+from mmdf_bench.baselines._fusion_utils import check_option, gaussian_filter, one_hot_argmax
+from mmdf_bench.baselines.fusion_selection import harris_focus_masks
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray, validate_stack
 
@@ -53,7 +53,7 @@ def expected_level_map(image, focus_method, *, stride=28):
     ----------
     image : ndarray, shape (H, W) or (H, W, 3)
         At least one tile high and wide.
-    focus_method : methods.focus_cnn.MMDFFocusCNN or similar
+    focus_method : mmdf_bench.methods.focus_cnn.MMDFFocusCNN or similar
         Trained; provides ``patch_size`` and ``predict_levels(patches)``.
     stride : int
         Step between tiles.
@@ -95,7 +95,7 @@ def focus_model_masks(stack, focus_method, *, stride=28, mask_sigma=3.0):
     ----------
     stack : array_like, shape (N, H, W) or (N, H, W, 3)
         Planes of at least 84 x 84 pixels.
-    focus_method : methods.focus_cnn.MMDFFocusCNN or similar
+    focus_method : mmdf_bench.methods.focus_cnn.MMDFFocusCNN or similar
         Trained.
     stride : int
         Step between graded tiles.
@@ -165,7 +165,7 @@ class FocusModelMasks:
         """Load or train the focus CNN (same profile and seed as the caller); return how."""
         if self._focus is not None:
             return self.record
-        from methods.focus_cnn import MMDFFocusCNN
+        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
 
         focus = MMDFFocusCNN(profile=profile)
         if self.checkpoint is not None:
@@ -198,7 +198,7 @@ class FocusModelMasks:
                 "focus_profile": self._focus.profile, "focus": self._focus.state_dict()}
 
     def load_state_dict(self, state):
-        from methods.focus_cnn import MMDFFocusCNN
+        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
 
         _check_kind(state, self.kind)
         focus = MMDFFocusCNN(profile=state.get("focus_profile", "cpu"))

@@ -2,7 +2,7 @@
 
 Two registered methods, ``ifcnn-max`` and ``ifcnn-mean``, differ only in the
 elementwise rule that merges the planes' features and in the checkpoint
-trained for that rule. The network itself lives in `methods.ifcnn_network`
+trained for that rule. The network itself lives in `mmdf_bench.methods.ifcnn_network`
 and is imported on first use, so importing this module does not import torch.
 
 Colour and grey
@@ -78,7 +78,7 @@ def load_ifcnn(rule="max", *, path=None):
 
     Returns
     -------
-    network : methods.ifcnn_network.IFCNNNetwork
+    network : mmdf_bench.methods.ifcnn_network.IFCNNNetwork
 
     Raises
     ------
@@ -87,7 +87,7 @@ def load_ifcnn(rule="max", *, path=None):
     """
     if rule not in WEIGHTS:
         raise ValueError(f"unknown IFCNN rule {rule!r}; expected one of {sorted(WEIGHTS)}")
-    from methods.ifcnn_network import load_network
+    from mmdf_bench.methods.ifcnn_network import load_network
 
     if path is None:
         path = resolve_weights(WEIGHTS[rule])
@@ -126,7 +126,7 @@ def ifcnn_fuse(stack, *, rule="max", network=None, normalization="imagenet", til
     planes = np.repeat(stack[..., None], 3, axis=-1) if grey else stack
     if network is None:
         network = load_ifcnn(rule)
-    from methods.ifcnn_network import run_network
+    from mmdf_bench.methods.ifcnn_network import run_network
 
     mean, std = NORMALIZATIONS[normalization]
     fused = run_network(network, np.ascontiguousarray(planes, dtype=np.float32),

@@ -1,4 +1,4 @@
-"""The IFCNN network (torch); imported lazily by `methods.ifcnn`.
+"""The IFCNN network (torch); imported lazily by `mmdf_bench.methods.ifcnn`.
 
 IFCNN extracts features from every source image with two convolutional
 layers, merges them with an elementwise rule (max, mean or sum) and

@@ -1,8 +1,9 @@
 """mmdf-bench: benchmarks for mobile bright-field microscopy image processing.
 
 The package holds the framework (registry, task protocols, data, metrics,
-statistics, runner and leaderboards). Methods live in the sibling packages
-``baselines`` (classical) and ``methods`` (deep) and are found, like any
+statistics, runner and leaderboards). Methods live in the sub-packages
+``mmdf_bench.baselines`` (classical) and ``mmdf_bench.methods`` (deep; the
+repository folders ``baselines/`` and ``methods/``) and are found, like any
 third-party plugin, through entry points.
 """
 

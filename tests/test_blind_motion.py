@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from baselines.blind_motion import (DEFAULT_MIN_STRENGTH, LinearMotion, blind_motion_deconvolution,
+from mmdf_bench.baselines.blind_motion import (DEFAULT_MIN_STRENGTH, LinearMotion, blind_motion_deconvolution,
                                     estimate_linear_motion, kernel_fits, log_spectrum_cepstrum, motion_kernel)
 from mmdf_bench.data import optics
 from mmdf_bench.data.blur_kernels import gaussian_kernel, linear_motion_kernel

@@ -84,7 +84,7 @@ def test_focus_map_writes_each_tile_prediction(cache, tmp_path, capsys):
     # the CSV holds what the cached model says of each tile of the image as written
     import torch
 
-    from methods.focus_cnn import MMDFFocusCNN
+    from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
     from mmdf_bench.training import find_checkpoint
 
     model = MMDFFocusCNN(profile="smoke")

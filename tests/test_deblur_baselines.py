@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from skimage import data
 
-from baselines import deblur
-from baselines.blind_motion import estimate_linear_motion
-from baselines.deblur import (BALANCE_GRID, CALIBRATION_SAMPLES, ENTRY_POINTS, ITERATION_TOLERANCE, NUM_ITER_GRID,
+from mmdf_bench.baselines import deblur
+from mmdf_bench.baselines.blind_motion import estimate_linear_motion
+from mmdf_bench.baselines.deblur import (BALANCE_GRID, CALIBRATION_SAMPLES, ENTRY_POINTS, ITERATION_TOLERANCE, NUM_ITER_GRID,
                               TV_WEIGHT_GRID, BlindMotionWienerDeblur, IdentityDeblur, RichardsonLucyDeblur,
                               RichardsonLucyTVDeblur, UnsupervisedWienerDeblur, WienerDeblur, calibration_samples)
-from baselines.deconvolution import wiener_deconvolution
-from baselines.richardson_lucy import richardson_lucy
+from mmdf_bench.baselines.deconvolution import wiener_deconvolution
+from mmdf_bench.baselines.richardson_lucy import richardson_lucy
 from mmdf_bench import registry
 from mmdf_bench.data import optics
 from mmdf_bench.data.blur_kernels import gaussian_kernel, linear_motion_kernel
@@ -59,7 +59,7 @@ def train_samples(scene):
 def test_every_deblur_baseline_of_pyproject_is_listed_and_named_as_registered():
     with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
         entry_points = tomllib.load(file)["project"]["entry-points"]["mmdf_bench.methods"]
-    registered = {name: target for name, target in entry_points.items() if target.startswith("baselines.deblur:")}
+    registered = {name: target for name, target in entry_points.items() if target.startswith("mmdf_bench.baselines.deblur:")}
     assert {"identity", "wiener", "richardson-lucy", "unsupervised-wiener", "blind-motion-wiener"} <= set(registered)
     for name, target in registered.items():
         assert ENTRY_POINTS[name] == target

@@ -16,15 +16,15 @@ torch = pytest.importorskip("torch")
 
 from torch import nn
 
-from methods import deblur_cnn
-from methods.deblur_autoencoders import (
+from mmdf_bench.methods import deblur_cnn
+from mmdf_bench.methods.deblur_autoencoders import (
     CoupledAutoencoderDeblur,
     StackedAutoencoderDeblur,
     masking_noise,
 )
-from methods.deblur_base import PairSampler, dihedral
-from methods.deblur_cnn import DenoisingAutoencoderDeblur, SRCNNDeblur, UNetDeblur
-from methods.deblur_networks import (
+from mmdf_bench.methods.deblur_base import PairSampler, dihedral
+from mmdf_bench.methods.deblur_cnn import DenoisingAutoencoderDeblur, SRCNNDeblur, UNetDeblur
+from mmdf_bench.methods.deblur_networks import (
     CoupledAutoencoder,
     StackedAutoencoder,
     VGG11UNet,
@@ -68,7 +68,7 @@ def trained(pairs):
 # -- import hygiene -------------------------------------------------------------------------------
 def test_registered_modules_do_not_import_torch():
     code = ("import sys\n"
-            "import methods.deblur_cnn as cnn, methods.deblur_autoencoders as ae\n"
+            "import mmdf_bench.methods.deblur_cnn as cnn, mmdf_bench.methods.deblur_autoencoders as ae\n"
             "for cls in (cnn.SRCNNDeblur, cnn.UNetDeblur, cnn.DenoisingAutoencoderDeblur,\n"
             "            ae.StackedAutoencoderDeblur, ae.CoupledAutoencoderDeblur):\n"
             "    cls(profile='smoke').config()\n"

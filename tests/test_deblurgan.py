@@ -10,12 +10,12 @@ from scipy import ndimage
 
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.tasks.deblur import DeblurSample
-from methods import deblurgan
-from methods.deblurgan import DeblurGAN, DeblurGANUpgraded
+from mmdf_bench.methods import deblurgan
+from mmdf_bench.methods.deblurgan import DeblurGAN, DeblurGANUpgraded
 from tests.conftest import PROJECT_ROOT
 
 torch = pytest.importorskip("torch")
-networks = pytest.importorskip("methods.deblurgan_networks")
+networks = pytest.importorskip("mmdf_bench.methods.deblurgan_networks")
 
 
 def make_samples(count, *, size=40, seed=0):
@@ -32,7 +32,7 @@ def make_samples(count, *, size=40, seed=0):
 
 def test_registered_module_does_not_import_torch():
     code = ("import sys, methods.deblurgan; "
-            "assert 'torch' not in sys.modules, 'methods.deblurgan imported torch'")
+            "assert 'torch' not in sys.modules, 'mmdf_bench.methods.deblurgan imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
 
 

@@ -7,9 +7,9 @@ import pytest
 from scipy import fft
 from skimage import data
 
-from baselines.deconvolution import (EDGE_MODES, edge_taper, transfer_function, unsupervised_wiener,
+from mmdf_bench.baselines.deconvolution import (EDGE_MODES, edge_taper, transfer_function, unsupervised_wiener,
                                      wiener_deconvolution)
-from baselines.richardson_lucy import (MAX_TV_WEIGHT, richardson_lucy, richardson_lucy_iterates,
+from mmdf_bench.baselines.richardson_lucy import (MAX_TV_WEIGHT, richardson_lucy, richardson_lucy_iterates,
                                        total_variation_divergence)
 from mmdf_bench.data import optics
 from mmdf_bench.data.blur_kernels import gaussian_kernel, linear_motion_kernel

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from skimage import data
 
-from baselines import focus
-from baselines.focus import (
+from mmdf_bench.baselines import focus
+from mmdf_bench.baselines.focus import (
     ENTRY_POINTS,
     FocusMeasureClassifier,
     NotFittedError,
     SVMFocusClassifier,
 )
-from baselines.focus_measures import FOCUS_MEASURES, HIGHER_IS_SHARPER
+from mmdf_bench.baselines.focus_measures import FOCUS_MEASURES, HIGHER_IS_SHARPER
 from mmdf_bench.data.optics import add_sensor_noise, blur, defocus_psf
 from mmdf_bench.errors import InvalidInputError, UnknownNameError
 from mmdf_bench.tasks.focus import FocusMethod, FocusPrediction, FocusSample, predict

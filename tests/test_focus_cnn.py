@@ -15,13 +15,13 @@ from tests.conftest import PROJECT_ROOT
 
 torch = pytest.importorskip("torch")
 
-from methods import focus_cnn  # noqa: E402
-from methods.focus_calibration import apply_calibration, fit_calibration  # noqa: E402
-from methods.focus_cnn import (MMDFFocusCNN, YangFocusCNN, YangSyntheticFocusCNN,  # noqa: E402
+from mmdf_bench.methods import focus_cnn  # noqa: E402
+from mmdf_bench.methods.focus_calibration import apply_calibration, fit_calibration  # noqa: E402
+from mmdf_bench.methods.focus_cnn import (MMDFFocusCNN, YangFocusCNN, YangSyntheticFocusCNN,  # noqa: E402
                                certainty_weighted_mean, level_certainty, synthetic_defocus, yang_depth_step)
-from methods.focus_network import (FocusNetwork, MeanAndMaxPooling, in_focus_cross_entropy,  # noqa: E402
+from mmdf_bench.methods.focus_network import (FocusNetwork, MeanAndMaxPooling, in_focus_cross_entropy,  # noqa: E402
                                    predict_distributions, train_network)
-from methods.losses import ranked_probability_score_loss  # noqa: E402
+from mmdf_bench.methods.losses import ranked_probability_score_loss  # noqa: E402
 
 SIZE = 84
 MARGIN = 24  # blur a larger crop, keep the centre: no border effects
@@ -162,7 +162,7 @@ def test_focus_weight_adds_the_in_focus_cross_entropy_to_the_loss():
 
 def test_cpu_profile_wiring(easy_split, monkeypatch):
     # the cpu profile's network and loss, without its minutes of training
-    from methods import focus_network
+    from mmdf_bench.methods import focus_network
 
     captured = {}
 
@@ -384,7 +384,7 @@ def test_focus_map_and_render_for_the_cnn(trained, easy_split):
 
 
 def test_registered_module_does_not_import_torch():
-    code = ("import sys, methods.focus_cnn, mmdf_bench.focus_map; "
+    code = ("import sys, mmdf_bench.methods.focus_cnn, mmdf_bench.focus_map; "
             "print('torch' in sys.modules)")
     output = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": ""}, check=True)

@@ -4,8 +4,8 @@ import pytest
 from scipy.fft import idctn
 from skimage import data
 
-from baselines import focus_measures as fm
-from baselines.focus_measures import FAMILIES, FOCUS_MEASURES, HIGHER_IS_SHARPER
+from mmdf_bench.baselines import focus_measures as fm
+from mmdf_bench.baselines.focus_measures import FAMILIES, FOCUS_MEASURES, HIGHER_IS_SHARPER
 from mmdf_bench.data.optics import blur, defocus_psf
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from methods import fusegan
-from methods.fusion_masks import (
+from mmdf_bench.methods import fusegan
+from mmdf_bench.methods.fusion_masks import (
     FocusModelMasks,
     HarrisMasks,
     expected_level_map,
@@ -19,13 +19,13 @@ from tests.conftest import PROJECT_ROOT
 
 torch = pytest.importorskip("torch")
 
-from methods.fusegan_networks import (
+from mmdf_bench.methods.fusegan_networks import (
     DenseBlock,
     FuseGANGenerator,
     PatchDiscriminator,
     receptive_field,
 )
-from methods.fusegan_training import (
+from mmdf_bench.methods.fusegan_training import (
     StackSampler,
     network_input,
     unsupervised_l1,
@@ -196,7 +196,7 @@ def test_sampler_keeps_planes_masks_and_target_aligned():
 
 # -- masks ----------------------------------------------------------------------------------------
 def test_harris_provider_gives_the_shared_harris_masks():
-    from baselines.fusion_selection import harris_focus_masks
+    from mmdf_bench.baselines.fusion_selection import harris_focus_masks
 
     stack, _ = _two_focus_stack()
     np.testing.assert_array_equal(HarrisMasks().masks(stack), harris_focus_masks(stack))
@@ -229,13 +229,13 @@ def test_focus_model_masks_follow_the_focus_model():
 
 
 def test_focus_mask_provider_round_trips_the_focus_cnn():
-    from methods.focus_cnn import MMDFFocusCNN
+    from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
 
     provider = FocusModelMasks()
     with pytest.raises(InvalidInputError, match="prepare"):
         provider.masks(np.zeros((2, 90, 90), np.float32))
     focus = MMDFFocusCNN(profile="smoke")
-    from methods.focus_network import FocusNetwork
+    from mmdf_bench.methods.focus_network import FocusNetwork
 
     torch.manual_seed(0)
     focus._network = FocusNetwork(focus.num_levels, patch_size=focus.patch_size,
@@ -337,8 +337,8 @@ def test_default_target_falls_back_to_wavelet_without_ifcnn_weights(tmp_path, mo
 
 
 def test_focus_mask_variant_trains_with_a_focus_checkpoint(tmp_path):
-    from methods.focus_cnn import MMDFFocusCNN
-    from methods.focus_network import FocusNetwork
+    from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
+    from mmdf_bench.methods.focus_network import FocusNetwork
 
     focus = MMDFFocusCNN(profile="smoke")
     torch.manual_seed(0)
@@ -359,7 +359,7 @@ def test_focus_mask_variant_trains_with_a_focus_checkpoint(tmp_path):
 
 
 def test_registered_modules_do_not_import_torch():
-    code = "import sys, methods.fusegan, methods.fusion_masks; print('torch' in sys.modules)"
+    code = "import sys, mmdf_bench.methods.fusegan, mmdf_bench.methods.fusion_masks; print('torch' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": ""}, check=True)
     assert output.stdout.strip() == "False"

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from baselines import fusion
-from baselines._fusion_utils import select_max_abs
-from baselines.fusion_multiscale import laplacian_pyramid, reconstruct_laplacian_pyramid
+from mmdf_bench.baselines import fusion
+from mmdf_bench.baselines._fusion_utils import select_max_abs
+from mmdf_bench.baselines.fusion_multiscale import laplacian_pyramid, reconstruct_laplacian_pyramid
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.tasks.fusion import FusionMethod
 
@@ -197,7 +197,7 @@ def test_bad_options_are_rejected(call):
 
 
 def test_max_abs_takes_each_pixel_from_the_plane_with_more_detail():
-    from baselines.fusion import fuse_max_abs
+    from mmdf_bench.baselines.fusion import fuse_max_abs
 
     rng = np.random.default_rng(3)
     texture = rng.random((40, 40)).astype(np.float32)

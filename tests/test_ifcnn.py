@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from methods.ifcnn import (
+from mmdf_bench.methods.ifcnn import (
     IFCNN_MAX_WEIGHTS,
     IFCNN_MEAN_WEIGHTS,
     IFCNNMax,
@@ -136,7 +136,7 @@ def test_identical_planes_do_not_depend_on_their_number(weights, shared_data, cl
 def test_max_and_mean_rules_agree_on_identical_planes(weights, shared_data):
     # the two checkpoints differ in every layer but conv1, so compare the two
     # rules on one set of weights: max and mean of identical features coincide
-    from methods.ifcnn_network import load_network
+    from mmdf_bench.methods.ifcnn_network import load_network
 
     plane = _read(shared_data / "lytro" / "lytro-07-B.jpg")[:96, :112]
     path = weights / IFCNN_MAX_WEIGHTS.path
@@ -187,7 +187,7 @@ def test_method_metadata():
 
 
 def test_importing_the_methods_does_not_import_torch():
-    code = "import sys, methods, methods.ifcnn; sys.exit('torch' in sys.modules)"
+    code = "import sys, mmdf_bench.methods, mmdf_bench.methods.ifcnn; sys.exit('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], check=False, cwd=PROJECT_ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr or "torch was imported"

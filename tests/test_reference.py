@@ -10,7 +10,7 @@ method is an improvement).
 
 import pytest
 
-from baselines.fusion import AverageFusion
+from mmdf_bench.baselines.fusion import AverageFusion
 from mmdf_bench import reference, registry
 from mmdf_bench.compare import load_run, to_markdown
 from mmdf_bench.errors import MmdfBenchError

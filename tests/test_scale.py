@@ -250,7 +250,7 @@ def test_a_failing_sample_on_a_dask_process_cluster_is_a_failure_row(toys, tmp_p
 
 def test_resume_after_an_interruption_equals_the_uninterrupted_run(serial_fusion, tmp_path,
                                                                      monkeypatch):
-    from baselines.fusion import WaveletFusion
+    from mmdf_bench.baselines.fusion import WaveletFusion
 
     original = WaveletFusion.fuse
     calls = []

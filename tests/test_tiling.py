@@ -1,4 +1,4 @@
-"""Overlapping-tile inference (`methods.tiling`): exactness, bounded tile size, blending weights."""
+"""Overlapping-tile inference (`mmdf_bench.methods.tiling`): exactness, bounded tile size, blending weights."""
 
 import itertools
 
@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from torch import nn
 
-from methods.deblur_networks import SRCNN, VGG11UNet
-from methods.tiling import edge_ramp, infer, restore_tiled, tile_starts
+from mmdf_bench.methods.deblur_networks import SRCNN, VGG11UNet
+from mmdf_bench.methods.tiling import edge_ramp, infer, restore_tiled, tile_starts
 from mmdf_bench.errors import InvalidInputError
 
 

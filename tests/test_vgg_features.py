@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from methods.vgg_features import VGGFeatures, load_vgg_features  # noqa: E402
+from mmdf_bench.methods.vgg_features import VGGFeatures, load_vgg_features  # noqa: E402
 
 
 def _torchvision_vgg16_features(seed):

@@ -11,7 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from methods.ifcnn import IFCNN_MAX_WEIGHTS, IFCNN_MEAN_WEIGHTS
+from mmdf_bench.methods.ifcnn import IFCNN_MAX_WEIGHTS, IFCNN_MEAN_WEIGHTS
 from mmdf_bench.errors import WeightsUnavailableError
 from mmdf_bench.weights import WeightFile, file_sha256, find_local_weights, resolve_weights
 

@@ -23,6 +23,15 @@ class Method:
         The reference to cite for the method.
     weights_source : str
         For methods with pretrained or trained weights: where they come from.
+    upper_bound : bool
+        True for oracle rows (a method told the answer, e.g. the true depth
+        map): shown in every table as an upper bound, never ranked or bolded.
+    information : tuple of str
+        What the method is given beyond the task's input, e.g.
+        ``("psf-oracle",)`` or ``("depth-oracle",)``. Training data and
+        pretrained weights are added by the runner.
+    deviations : str
+        Known deviations from the original method, one line (empty when none).
     """
 
     name: ClassVar[str] = ""
@@ -30,6 +39,9 @@ class Method:
     summary: ClassVar[str] = ""
     citation: ClassVar[str] = ""
     weights_source: ClassVar[str] = ""
+    upper_bound: ClassVar[bool] = False
+    information: ClassVar[tuple] = ()
+    deviations: ClassVar[str] = ""
 
     def fit(self, train_samples, *, seed=0):
         """Learn from (or calibrate on) the train split. Does nothing by default.
