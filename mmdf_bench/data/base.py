@@ -8,6 +8,11 @@ from mmdf_bench.settings import DATA_VARIABLE, data_dir
 
 SPLITS = ("train", "test")
 
+#: Kinds of data, most trusted first: summaries list datasets in this order, so
+#: real microscopy outranks everything synthetic. "photographs" are real images
+#: that are not microscopy (Lytro).
+REALISM_ORDER = ("real", "semi-real", "photographs", "synthetic")
+
 
 class Dataset:
     """Base class of registered datasets.
@@ -33,6 +38,10 @@ class Dataset:
         Sub-folder of ``$MMDF_BENCH_DATA`` holding the data, if any.
     card : str
         Name of the dataset card under ``datasets/`` in the repository.
+    realism : str
+        One of `REALISM_ORDER`: "real" (microscope images, including a
+        user's own folders), "semi-real" (real optics, synthetic layout or
+        blur), "photographs" (real, not microscopy) or "synthetic".
     """
 
     name: ClassVar[str] = ""
@@ -43,6 +52,7 @@ class Dataset:
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = ""
     card: ClassVar[str] = ""
+    realism: ClassVar[str] = "synthetic"
 
     def __init__(self, *, root=None, seed=0):
         self.root = Path(root).expanduser() if root is not None else None

@@ -123,6 +123,7 @@ class FusionFolder(Dataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "fusion-folder"
     card: ClassVar[str] = "fusion-folder.md"
+    realism = "real"
 
     def __init__(self, *, root=None, seed=0):
         super().__init__(root=root, seed=seed)

@@ -126,6 +126,7 @@ class Lytro(Dataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "lytro"
     card: ClassVar[str] = "lytro.md"
+    realism = "photographs"
 
     def sample_ids(self, split):
         if split == "train":

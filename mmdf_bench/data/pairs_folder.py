@@ -101,6 +101,7 @@ class DeblurPairsFolder(Dataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "deblur-folder"
     card: ClassVar[str] = "deblur-folder.md"
+    realism = "real"
 
     def __init__(self, *, root=None, seed=0):
         super().__init__(root=root, seed=seed)

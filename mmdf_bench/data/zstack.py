@@ -265,6 +265,7 @@ class ZStackFolder(Dataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "zstack-folder"
     card: ClassVar[str] = "zstack-folder.md"
+    realism = "real"
     num_levels: ClassVar[int] = MAX_LEVEL + 1
 
     def __init__(self, *, root=None, seed=0, patch_size=84):
