@@ -175,12 +175,10 @@ class FocusModelMasks:
             self.record = {"checkpoint": str(self.checkpoint), "cached": True, "profile": profile}
         else:
             from mmdf_bench import registry
-            from mmdf_bench.runner import LazySamples
-            from mmdf_bench.training import fit_or_load
+            from mmdf_bench.training import fit_or_load_on
 
             dataset = registry.datasets.create(FOCUS_DATASET)
-            samples = LazySamples(dataset, dataset.sample_ids("train"))
-            self.record = {**fit_or_load(focus, FOCUS_METHOD, dataset, samples, seed=seed).as_dict(),
+            self.record = {**fit_or_load_on(focus, FOCUS_METHOD, dataset, seed=seed).as_dict(),
                            "trained_on": FOCUS_DATASET}
         self._focus = focus
         return self.record

@@ -158,8 +158,9 @@ def _list(arguments):
 def _add_train(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a deep method and cache its checkpoint",
-        description="Train METHOD on the train split of DATASET with a hyper-parameter profile; "
-                    "the checkpoint is cached where `run` finds it.")
+        description="Train METHOD on the train split of DATASET (and its validation split, "
+                    "when the method uses one) with a hyper-parameter profile; the checkpoint "
+                    "is cached where `run` finds it.")
     parser.add_argument("--method", required=True)
     parser.add_argument("--dataset", help="NAME[=PATH] (default: the task's embedded data)")
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
@@ -170,9 +171,9 @@ def _add_train(subparsers):
 
 def _train(arguments):
     from mmdf_bench import registry
-    from mmdf_bench.runner import DatasetSpec, LazySamples, build_method
+    from mmdf_bench.runner import DatasetSpec, build_method
     from mmdf_bench.tasks import get_task
-    from mmdf_bench.training import TrainableMethod, fit_or_load
+    from mmdf_bench.training import TrainableMethod, fit_or_load_on
 
     method = build_method(arguments.method, profile=arguments.profile)
     if not isinstance(method, TrainableMethod):
@@ -181,9 +182,8 @@ def _train(arguments):
     spec = DatasetSpec.parse(arguments.dataset or task.default_datasets[0])
     registry.datasets.select([spec.name], task=task.name)
     dataset = registry.datasets.create(spec.name, root=spec.root)
-    train = LazySamples(dataset, dataset.sample_ids("train"))
-    record = fit_or_load(method, arguments.method, dataset, train, seed=arguments.seed,
-                         retrain=arguments.retrain)
+    record = fit_or_load_on(method, arguments.method, dataset, seed=arguments.seed,
+                            retrain=arguments.retrain)
     state = "found in the cache" if record.cached else f"trained in {record.seconds:.1f} s"
     print(f"{arguments.method} ({record.profile} profile) on {dataset.name}: {state}\n"
           f"checkpoint: {record.checkpoint}")

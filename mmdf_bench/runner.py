@@ -53,7 +53,9 @@ from mmdf_bench.recorder import ResultsRecorder, RunOrder
 from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_manifest,
                                recorded_samples, run_config)
 from mmdf_bench.tasks import get_task
-from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod, fit_or_load
+from mmdf_bench.data.base import split_ids
+from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod, fit_or_load, fit_or_load_on
+from mmdf_bench.tuning import SplitSamples, choice_splits, fit_method
 
 
 @dataclass
@@ -86,35 +88,8 @@ class RunResult:
         return self.failures.empty
 
 
-class LazySamples:
-    """A read-only sequence that loads each sample when it is first accessed.
-
-    Loaded samples are kept (in `cache`, which several sequences may share),
-    so that methods calibrated one after another on the same train split do
-    not load it again.
-    """
-
-    def __init__(self, dataset, sample_ids, *, cache=None):
-        self.dataset = dataset
-        self.sample_ids = list(sample_ids)
-        self.cache = {} if cache is None else cache
-
-    def __len__(self):
-        return len(self.sample_ids)
-
-    def _load(self, sample_id):
-        if sample_id not in self.cache:
-            self.cache[sample_id] = self.dataset.load(sample_id)
-        return self.cache[sample_id]
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return LazySamples(self.dataset, self.sample_ids[index], cache=self.cache)
-        return self._load(self.sample_ids[index])
-
-    def __iter__(self):
-        for sample_id in self.sample_ids:
-            yield self._load(sample_id)
+#: The samples sequence `fit` receives (kept under its old name for callers).
+LazySamples = SplitSamples
 
 
 def _build_metrics(names):
@@ -185,37 +160,62 @@ def build_method(method_name, *, profile=DEFAULT_PROFILE, options=None):
     return component(**method_options_of(method_name, profile=profile, options=options))
 
 
-def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache=None):
+def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache=None,
+                   validation_ids=None, scored_ids=None):
     """Train, calibrate or load `method` for `dataset`; return what the manifest keeps.
 
     Trainable methods are loaded from the checkpoint cache or trained. On a
     dataset without a train split they use (and if needed train on) the
     task's default dataset, so a model can be evaluated on real data.
+    `fit` receives the train split and, when it accepts the keyword, the
+    validation split; neither may hold an id of `scored_ids` (default: the
+    dataset's whole test split), else `mmdf_bench.tuning.TestSampleError`.
+
+    Returns
+    -------
+    dict or None
+        ``trained_on`` (dataset), ``splits`` (split -> samples read),
+        ``choices`` (fitted choice -> split), timings, and what calibration
+        chose (``fitted_config``) or the checkpoint; None when nothing was fitted.
     """
-    if isinstance(method, TrainableMethod):
-        source, ids = dataset, train_ids
-        if not ids:
-            source = registry.datasets.create(task.default_datasets[0])
-            ids = source.sample_ids("train")
-        samples = LazySamples(source, ids, cache=cache if source is dataset else None)
-        record = fit_or_load(method, method_name, source, samples, seed=seed)
+    if validation_ids is None:
+        validation_ids = split_ids(dataset, "validation")
+    if scored_ids is None:
+        scored_ids = split_ids(dataset, "test")
+    if isinstance(method, TrainableMethod) and not train_ids:
+        source = registry.datasets.create(task.default_datasets[0])
+        record = fit_or_load_on(method, method_name, source, seed=seed)
         return {**record.as_dict(), "trained_on": source.name}
-    if method.needs_training():
-        started = time.perf_counter()
-        method.fit(LazySamples(dataset, train_ids, cache=cache), seed=seed)
-        # the configuration after fitting shows what calibration chose (iterations, thresholds)
-        return {"fit_seconds": round(time.perf_counter() - started, 3), "trained_on": dataset.name,
-                "fitted_config": method.config()}
-    return None
+    if not isinstance(method, TrainableMethod) and not method.needs_training():
+        return None
+    train = SplitSamples(dataset, train_ids, split="train", forbidden=scored_ids, cache=cache)
+    validation = SplitSamples(dataset, validation_ids, split="validation", forbidden=scored_ids,
+                              cache=cache)
+    if isinstance(method, TrainableMethod):
+        record = fit_or_load(method, method_name, dataset, train, seed=seed,
+                             validation_samples=validation)
+        return {**record.as_dict(), "trained_on": dataset.name}
+    started = time.perf_counter()
+    splits = fit_method(method, train, seed=seed, validation_samples=validation)
+    # the configuration after fitting shows what calibration chose (iterations, thresholds)
+    return {"fit_seconds": round(time.perf_counter() - started, 3), "trained_on": dataset.name,
+            "splits": splits, "choices": choice_splits(method, splits),
+            "fitted_config": method.config()}
 
 
 @dataclass
 class _OpenedDataset:
-    """A dataset of the run with its test and train ids, or why it could not be opened."""
+    """A dataset of the run with its split ids, or why it could not be opened.
+
+    `test_ids` are the samples this run evaluates (``--limit`` applied);
+    `scored_ids` the whole test split, which tuning never reads.
+    """
 
     dataset: object = None
     test_ids: list = field(default_factory=list)
     train_ids: list = field(default_factory=list)
+    validation_ids: list = field(default_factory=list)
+    scored_ids: list = field(default_factory=list)
     error: Exception = None
 
 
@@ -224,13 +224,15 @@ def _open_datasets(specs, limit):
     for spec in specs:
         try:
             dataset = registry.datasets.create(spec.name, root=spec.root)
-            test_ids = dataset.sample_ids("test")
-            train_ids = dataset.sample_ids("train")
+            all_test_ids = split_ids(dataset, "test")
+            train_ids = split_ids(dataset, "train")
+            validation_ids = split_ids(dataset, "validation")
         except Exception as error:  # recorded as a failure row once the run has started
             opened[spec.name] = _OpenedDataset(error=error)
             continue
-        test_ids = test_ids[:limit] if limit is not None else test_ids
-        opened[spec.name] = _OpenedDataset(dataset, list(test_ids), list(train_ids))
+        test_ids = all_test_ids[:limit] if limit is not None else all_test_ids
+        opened[spec.name] = _OpenedDataset(dataset, list(test_ids), list(train_ids),
+                                           list(validation_ids), list(all_test_ids))
     return opened
 
 
@@ -439,7 +441,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
             record["weights_source"] = method.weights_source
         method.check_available()
         training = prepare_method(task, method, method_name, opened.dataset, opened.train_ids,
-                                  seed=seed, cache=cache)
+                                  seed=seed, cache=cache, validation_ids=opened.validation_ids,
+                                  scored_ids=opened.scored_ids)
         if training is not None:
             record.setdefault("training", {})[name] = training
         return pool.share(MethodHandle(method, options=options))

@@ -10,10 +10,14 @@ Every deep method declares three hyper-parameter *profiles*:
     the hyper-parameters published in the MMDF paper, for a GPU.
 
 A trained model is cached under
-``<cache>/checkpoints/<method>/<profile>/<dataset>-v<version>-<hash>.pt``
+``<cache>/checkpoints/<method>/<profile>/<dataset>-v<version>-<hash>[-val<ids>].pt``
 where the hash covers the method's configuration, its hyper-parameters and
-the seed, so a run reuses a checkpoint only when it would have produced the
-same one. `fit_or_load` is what the runner and ``mmdf-bench train`` call.
+the seed, and ``-val<ids>`` (a hash of the validation sample ids) is there
+when the method was given a validation split, so a run reuses a checkpoint
+only when it would have produced the same one. Beside each checkpoint,
+``<name>.json`` records which splits the fit read. `fit_or_load` is what the
+runner and ``mmdf-bench train`` call; `fit_or_load_on` builds the splits
+of a dataset first.
 """
 
 import hashlib
@@ -22,9 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mmdf_bench.data.base import split_ids
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import cache_dir
 from mmdf_bench.tasks.base import Method
+from mmdf_bench.tuning import (SplitSamples, accepts_validation, choice_splits, fit_method,
+                               samples_digest)
 
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
@@ -91,16 +98,27 @@ class TrainableMethod(Method):
 
 @dataclass
 class TrainingRecord:
-    """How a trainable method got its weights in this run."""
+    """How a trainable method got its weights in this run.
+
+    ``splits`` maps each split the fit read (``train``, ``validation``) to
+    its number of samples, and ``choices`` each fitted choice to the split
+    it came from (`choice_splits`); for a cached checkpoint, what its fit
+    recorded (None for checkpoints older than these records).
+    """
 
     checkpoint: str
     cached: bool
     seconds: float
     profile: str
+    splits: dict = None
+    choices: dict = None
 
     def as_dict(self):
-        return {"checkpoint": self.checkpoint, "cached": self.cached,
-                "training_seconds": round(self.seconds, 3), "profile": self.profile}
+        record = {"checkpoint": self.checkpoint, "cached": self.cached,
+                  "training_seconds": round(self.seconds, 3), "profile": self.profile}
+        if self.splits is not None:
+            record.update(splits=dict(self.splits), choices=dict(self.choices or {}))
+        return record
 
 
 def config_hash(method, *, seed):
@@ -110,14 +128,25 @@ def config_hash(method, *, seed):
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def checkpoint_path(method, method_name, dataset, *, seed):
-    """Where the checkpoint of `method` trained on `dataset` with `seed` is cached."""
+def checkpoint_path(method, method_name, dataset, *, seed, validation_samples=None):
+    """Where the checkpoint of `method` trained on `dataset` with `seed` is cached.
+
+    `validation_samples` given (and non-empty) adds a hash of their ids: a
+    model selected on other validation data is another model.
+    """
     dataset_key = f"{dataset.name}-v{dataset.version}"
+    validation = (f"-val{samples_digest(validation_samples)}"
+                  if validation_samples is not None and len(validation_samples) else "")
     return (cache_dir() / "checkpoints" / method_name / method.profile
-            / f"{dataset_key}-{config_hash(method, seed=seed)}.pt")
+            / f"{dataset_key}-{config_hash(method, seed=seed)}{validation}.pt")
 
 
-def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=False):
+def _record_path(path):
+    return path.with_name(path.name + ".json")
+
+
+def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=False,
+                validation_samples=None):
     """Load the cached checkpoint of `method`, or train it and cache the result.
 
     Parameters
@@ -132,6 +161,9 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
     seed : int
     retrain : bool
         Train even when a checkpoint exists (and replace it).
+    validation_samples : sequence, optional
+        The validation split; passed to ``fit`` (and made part of the
+        checkpoint key) when ``fit`` accepts ``validation_samples``.
 
     Returns
     -------
@@ -139,23 +171,47 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
     """
     import torch
 
-    path = checkpoint_path(method, method_name, dataset, seed=seed)
+    if validation_samples is not None and not (len(validation_samples) and accepts_validation(method)):
+        validation_samples = None  # not used: the key stays that of a train-only fit
+    path = checkpoint_path(method, method_name, dataset, seed=seed, validation_samples=validation_samples)
     if path.is_file() and not retrain:
         method.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
-        return TrainingRecord(str(path), True, 0.0, method.profile)
+        record_path = _record_path(path)
+        recorded = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
+        return TrainingRecord(str(path), True, 0.0, method.profile, recorded.get("splits"),
+                              recorded.get("choices"))
     if len(train_samples) == 0:
         raise InvalidInputError(
             f"{method_name} needs training but dataset {dataset.name} has no train split; "
             f"train it on another dataset first (`mmdf-bench train --method {method_name} "
             f"--dataset DATASET`)")
     started = time.perf_counter()
-    method.fit(train_samples, seed=seed)
+    splits = fit_method(method, train_samples, seed=seed, validation_samples=validation_samples)
     seconds = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".part")
     torch.save(method.state_dict(), temporary)
     temporary.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
-    return TrainingRecord(str(path), False, seconds, method.profile)
+    choices = choice_splits(method, splits)
+    _record_path(path).write_text(json.dumps({"dataset": dataset.name, "splits": splits,
+                                              "choices": choices}), encoding="utf-8")
+    return TrainingRecord(str(path), False, seconds, method.profile, splits, choices)
+
+
+def fit_or_load_on(method, method_name, dataset, *, seed=0, retrain=False, cache=None):
+    """`fit_or_load` on the train (and validation) split of `dataset`, never its test split.
+
+    Returns
+    -------
+    TrainingRecord
+    """
+    test_ids = split_ids(dataset, "test")
+    train = SplitSamples(dataset, split_ids(dataset, "train"), split="train", forbidden=test_ids,
+                         cache=cache)
+    validation = SplitSamples(dataset, split_ids(dataset, "validation"), split="validation",
+                              forbidden=test_ids, cache=cache)
+    return fit_or_load(method, method_name, dataset, train, seed=seed, retrain=retrain,
+                       validation_samples=validation)
 
 
 def find_checkpoint(method, method_name, *, seed=0):
@@ -165,7 +221,7 @@ def find_checkpoint(method, method_name, *, seed=0):
     real folders): the model trained on the embedded data is reused.
     """
     folder = cache_dir() / "checkpoints" / method_name / method.profile
-    suffix = f"-{config_hash(method, seed=seed)}.pt"
-    candidates = sorted(folder.glob(f"*{suffix}"), key=lambda path: path.stat().st_mtime) \
-        if folder.is_dir() else []
+    key = config_hash(method, seed=seed)
+    candidates = sorted([*folder.glob(f"*-{key}.pt"), *folder.glob(f"*-{key}-val*.pt")],
+                        key=lambda path: path.stat().st_mtime) if folder.is_dir() else []
     return candidates[-1] if candidates else None

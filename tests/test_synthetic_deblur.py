@@ -165,6 +165,6 @@ def test_unknown_ids_and_bad_counts_are_rejected(dataset):
 
 def test_describe_reports_the_options(dataset):
     description = dataset.describe()
-    assert description["splits"] == {"train": 200, "test": 48}
+    assert description["splits"] == {"train": 200, "validation": 0, "test": 48}
     assert description["options"]["test_regions"] == 9
     assert description["options"]["noise"] is True

@@ -23,7 +23,7 @@ def test_class_attributes(dataset):
     assert dataset.name == "synthetic-brightfield-fusion"
     assert dataset.task == "fusion"
     assert dataset.card == "synthetic-brightfield-fusion.md"
-    assert dataset.describe()["splits"] == {"train": 96, "test": 48}
+    assert dataset.describe()["splits"] == {"train": 96, "validation": 0, "test": 48}
 
 
 def test_split_ids(dataset):

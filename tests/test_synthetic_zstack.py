@@ -33,7 +33,7 @@ def test_class_attributes(dataset):
     assert dataset.version == "1" and dataset.card == "synthetic-brightfield-zstack.md"
     assert dataset.num_levels == NUM_LEVELS == 11
     description = dataset.describe()
-    assert description["splits"] == {"train": 1600, "test": 240}
+    assert description["splits"] == {"train": 1600, "validation": 0, "test": 240}
     assert description["options"]["level_spacing_um"] == pytest.approx(LEVEL_SPACING * 1e6)
 
 

@@ -6,7 +6,10 @@ from typing import ClassVar
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import DATA_VARIABLE, data_dir
 
-SPLITS = ("train", "test")
+#: Splits of every dataset, disjoint by specimen. Tuning (fitting, calibration,
+#: early stopping, model selection) reads train and validation only; only the
+#: evaluation loop reads test (see `mmdf_bench.tuning`).
+SPLITS = ("train", "validation", "test")
 
 #: Kinds of data, most trusted first: summaries list datasets in this order, so
 #: real microscopy outranks everything synthetic. "photographs" are real images
@@ -59,7 +62,11 @@ class Dataset:
         self.seed = seed
 
     def sample_ids(self, split):
-        """Return the ids of the samples of `split` ('train' or 'test'), in a fixed order."""
+        """Return the ids of the samples of `split` (one of `SPLITS`), in a fixed order.
+
+        A split the dataset does not have is an empty list. Ids are unique
+        across the splits of a dataset.
+        """
         raise NotImplementedError
 
     def load(self, sample_id):
@@ -73,8 +80,35 @@ class Dataset:
             "version": self.version,
             "root": str(self.root) if self.root else None,
             "seed": self.seed,
-            "splits": {split: len(self.sample_ids(split)) for split in SPLITS},
+            "splits": {split: len(split_ids(self, split)) for split in SPLITS},
         }
+
+
+def split_ids(dataset, split):
+    """Ids of `split` of `dataset`, in the dataset's order.
+
+    A dataset that rejects ``"validation"`` (an older plugin: it raises
+    `InvalidInputError`, `ValueError`, `KeyError` or `NotImplementedError`)
+    has no validation split: an empty list. Other splits raise as the
+    dataset does.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    split : {"train", "validation", "test"}
+
+    Returns
+    -------
+    list
+    """
+    if split not in SPLITS:
+        raise InvalidInputError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+    try:
+        return list(dataset.sample_ids(split))
+    except (ValueError, KeyError, NotImplementedError):
+        if split == "validation":
+            return []
+        raise
 
 
 def resolve_root(root, dataset):

@@ -32,6 +32,11 @@ class Method:
         pretrained weights are added by the runner.
     deviations : str
         Known deviations from the original method, one line (empty when none).
+    fitted_choices : dict
+        Set by ``fit`` where it helps the manifest: each choice it made
+        (``"weights"``, ``"threshold"``, ``"calibration"``, ...) -> the split
+        it came from (``"train"`` or ``"validation"``). Without it, every
+        fitted parameter is attributed to the splits ``fit`` received.
     """
 
     name: ClassVar[str] = ""
@@ -43,8 +48,12 @@ class Method:
     information: ClassVar[tuple] = ()
     deviations: ClassVar[str] = ""
 
-    def fit(self, train_samples, *, seed=0):
+    def fit(self, train_samples, *, seed=0, validation_samples=None):
         """Learn from (or calibrate on) the train split. Does nothing by default.
+
+        The runner passes `validation_samples` only to a ``fit`` that names
+        that keyword (`mmdf_bench.tuning.fit_method`); a subclass may leave it
+        out. Neither sequence ever holds a sample the method is scored on.
 
         Parameters
         ----------
@@ -52,6 +61,10 @@ class Method:
             Loaded lazily: a method that does not iterate it costs nothing.
         seed : int
             The run seed; all randomness must derive from it.
+        validation_samples : sequence of samples, optional
+            The validation split (disjoint by specimen from train and test),
+            for choices made after fitting: thresholds, calibration, early
+            stopping, model selection. Empty or None when the dataset has none.
         """
         return self
 
