@@ -21,14 +21,16 @@
 The networks and the adversarial loop live in `mmdf_bench.methods.deblurgan_networks`,
 imported on first use.
 
-Profiles. ``paper`` is Kupyn et al.'s schedule: Adam with learning rate
-1e-4 and betas (0.5, 0.999) for generator and critic, five critic steps per
-generator step, batches of one 256x256 crop, 300 epochs (150 at the full
-rate, then a linear decay to 0 over 150). The MMDF paper publishes neither
-the length of the upgraded model's pre-training nor the weight of its SSIM
-term in the adversarial stage; ours are 50 epochs of Adam at 1e-4 (betas
-0.9, 0.999, cosine-annealed) and a weight of 1 (next to the perceptual
-loss's 100). ``cpu`` keeps the
+Profiles. ``paper`` is the MMDF paper's setting: WGAN-GP with the VGG19
+perceptual loss weighted 100, Adam with learning rate 1e-4 and betas
+(0.5, 0.999) for generator and critic, 200 adversarial epochs; the upgraded
+model first pre-trains its generator for 300 epochs on MSE + (1 - SSIM).
+What the MMDF paper leaves out follows Kupyn et al.: five critic steps per
+generator step, gradient-penalty weight 10, batches of one 256x256 crop, a
+constant rate for the first half of the epochs then a linear decay to 0
+(Kupyn et al.: 150 + 150 of 300), pre-training at the adversarial stage's
+rate of 1e-4 (betas 0.9, 0.999, cosine-annealed) and an SSIM weight of 1
+next to the perceptual loss's 100. ``cpu`` keeps the
 architecture (nine residual blocks, instance norm, the same losses, loss
 weights and five critic steps) at a quarter of the width (16 channels in
 the first layer), without dropout (a regulariser for long runs that only
@@ -73,9 +75,10 @@ VGG19_WEIGHTS = WeightFile(
 VGG19_FEATURES = "vgg19-conv3_3"
 CRITIC_FEATURES = "critic"
 
-#: Kupyn et al.'s adversarial training (both models).
+#: The adversarial training of the ``paper`` profiles (both models): MMDF's losses, optimiser and 200
+#: epochs; Kupyn et al.'s critic steps, penalty, batch, crop and decay over the second half.
 PAPER_ADVERSARIAL = {
-    "crop": 256, "batch_size": 1, "epochs": 300, "decay_start_epoch": 150, "steps_per_epoch": None,
+    "crop": 256, "batch_size": 1, "epochs": 200, "decay_start_epoch": 100, "steps_per_epoch": None,
     "learning_rate": 1e-4, "betas": (0.5, 0.999), "critic_updates": 5, "gp_weight": 10.0,
     "perceptual_weight": 100.0, "base_channels": 64, "critic_channels": 64, "num_blocks": 9, "dropout": 0.5,
 }
@@ -203,7 +206,7 @@ class DeblurGANUpgraded(DeblurGAN):
         "cpu": {**DeblurGAN.profiles["cpu"], "epochs": 3, "decay_start_epoch": 0, "learning_rate": 1e-4,
                 "pretrain_epochs": 12, "pretrain_steps_per_epoch": 25,
                 "pretrain_learning_rate": 1e-3, "pretrain_ssim_weight": 1.0, "ssim_weight": 1.0},
-        "paper": {**PAPER_ADVERSARIAL, "pretrain_epochs": 50, "pretrain_steps_per_epoch": None,
+        "paper": {**PAPER_ADVERSARIAL, "pretrain_epochs": 300, "pretrain_steps_per_epoch": None,
                   "pretrain_learning_rate": 1e-4, "pretrain_ssim_weight": 1.0, "ssim_weight": 1.0},
     })
 
