@@ -43,9 +43,26 @@ def gaussian_filter(image, sigma, *, radius=None):
     return cv2.GaussianBlur(image, size, sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def first_maximum(activity):
+    """Index of the first largest plane of finite (N, H, W) activity, as ``np.argmax(axis=0)``.
+
+    A running comparison plane by plane (strictly greater replaces, so ties
+    keep the first plane) reads each plane once; ``np.argmax`` along the
+    first axis strides across planes and is several times slower.
+    """
+    activity = np.asarray(activity)
+    best = activity[0].copy()
+    winner = np.zeros(best.shape, dtype=np.intp)
+    for index in range(1, activity.shape[0]):
+        better = activity[index] > best
+        np.copyto(best, activity[index], where=better)
+        winner[better] = index
+    return winner
+
+
 def one_hot_argmax(activity):
-    """(N, H, W) activity -> (N, H, W) float32 masks, 1 at the first maximum."""
-    winner = np.argmax(activity, axis=0)
+    """(N, H, W) finite activity -> (N, H, W) float32 masks, 1 at the first maximum."""
+    winner = first_maximum(activity)
     return (winner[None] == np.arange(activity.shape[0])[:, None, None]).astype(np.float32)
 
 

@@ -7,6 +7,8 @@ All activity measures are computed on the luminance; colour planes follow the
 same weights, so colours are never mixed across channels differently.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -105,8 +107,6 @@ def fuse_guided_filter(
         check_option(name, value, minimum=0, integer=False)
 
     gray = luminance_planes(stack)
-    bases = np.stack([box_filter(plane, average_size) for plane in stack])
-    details = stack - bases
     saliency = np.stack(
         [
             gaussian_filter(
@@ -118,18 +118,48 @@ def fuse_guided_filter(
         ]
     )
     decision = one_hot_argmax(saliency)
+    colour = stack.ndim == 4
+    settings = ((base_radius, base_eps), (detail_radius, detail_eps))
+    calls = [(guide, mask, radius, eps) for radius, eps in settings for guide, mask in zip(stack, decision)]
+    # OpenCV runs its own filters on cv2.getNumThreads() threads, but guidedFilter on one:
+    # the 2N independent calls share that allowance (one thread in worker processes)
+    threads = min(cv2.getNumThreads(), len(calls))
+    if threads > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            filtered = list(pool.map(lambda call: guided_filter(*call), calls))
+    else:
+        filtered = [guided_filter(*call) for call in calls]
+    count = len(stack)
 
-    def refined(radius, eps):
-        weights = np.stack(
-            [guided_filter(guide, mask, radius, eps) for guide, mask in zip(stack, decision)]
-        )
-        weights = np.clip(weights, 0.0, None)
-        total = weights.sum(axis=0)
-        usable = total > 1e-6
-        return np.where(usable, weights / np.where(usable, total, 1.0), decision)
+    def refined(weights):
+        # in place, plane by plane: the same float32 operations as clipping, summing and
+        # dividing whole (N, H, W) arrays, without their temporaries
+        total = np.zeros_like(weights[0])
+        for weight in weights:
+            np.maximum(weight, 0.0, out=weight)
+            total += weight
+        unusable = total <= 1e-6
+        np.copyto(total, 1.0, where=unusable)
+        for weight, mask in zip(weights, decision):
+            np.divide(weight, total, out=weight)
+            np.copyto(weight, mask, where=unusable)
+            yield weight[..., None] if colour else weight
 
-    fused = blend(bases, refined(base_radius, base_eps)) + blend(details, refined(detail_radius, detail_eps))
-    return finish(fused)
+    # weighted base plus weighted detail, accumulated plane by plane in plane order
+    fused_base = fused_detail = None
+    for plane, base_weight, detail_weight in zip(stack, refined(filtered[:count]), refined(filtered[count:])):
+        base = box_filter(plane, average_size)
+        weighted_base = base_weight * base
+        # the detail may overwrite the base once it is weighted (not when the filter returned the plane)
+        detail = plane - base if base is plane else np.subtract(plane, base, out=base)
+        weighted_detail = detail_weight * detail
+        if fused_base is None:
+            fused_base, fused_detail = weighted_base, weighted_detail
+        else:
+            fused_base += weighted_base
+            fused_detail += weighted_detail
+    fused_base += fused_detail
+    return finish(fused_base)
 
 
 def harris_focus_response(image, *, sigma=1.5, eps=1e-8):

@@ -42,13 +42,18 @@ def as_float_image(array, *, source=None):
     if not np.issubdtype(array.dtype, np.floating):
         raise InvalidInputError(f"unsupported pixel type {array.dtype}{_where(source)}")
     image = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(image)):
-        raise InvalidInputError(f"image contains NaN or infinite values{_where(source)}")
+    # the extremes are NaN when any value is, and infinite when any value is: two fast
+    # reductions check finiteness without a boolean array the size of the image
     low, high = float(image.min(initial=0.0)), float(image.max(initial=0.0))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InvalidInputError(f"image contains NaN or infinite values{_where(source)}")
     if low < -1e-3 or high > 1 + 1e-3:
         raise InvalidInputError(
             f"float image values must lie in [0, 1], found [{low:.4g}, {high:.4g}]{_where(source)}"
         )
+    if low >= 0.0 and high <= 1.0:
+        # nothing to clip; still a new array, as np.clip returns, so callers may modify it
+        return image.copy() if image is array else image
     return np.clip(image, 0.0, 1.0)
 
 
