@@ -19,6 +19,8 @@ from pathlib import Path
 
 from mmdf_bench import __version__
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.output_paths import prepare_output_file, prepare_output_folder, writing
+from mmdf_bench.threads import choose_threads, use_threads
 from mmdf_bench.training import DEFAULT_PROFILE, PROFILES
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -29,6 +31,13 @@ def _split(values):
     if not values:
         return None
     return [part for value in values for part in value.split(",") if part]
+
+
+def _add_threads(parser):
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="threads torch, OpenCV and numpy compute with in this process "
+                             "(default: $OMP_NUM_THREADS, else 1; more threads help only on an "
+                             "idle machine, and --jobs scales better)")
 
 
 def _add_run(subparsers):
@@ -55,6 +64,7 @@ def _add_run(subparsers):
                         help=f"hyper-parameter profile of deep methods (default {DEFAULT_PROFILE}); "
                              "missing checkpoints are trained first")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_threads(parser)
     scale = parser.add_argument_group("scale")
     scale.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="evaluate samples in N local worker processes (default 1: in this "
@@ -84,6 +94,11 @@ def _run_settings(arguments):
             raise MmdfBenchError(f"--out {arguments.out} and --resume {arguments.resume} name "
                                  "different folders; --resume writes into the run it continues")
         recorded = read_manifest(arguments.resume)["config"]
+        if arguments.task is not None and arguments.task != recorded.get("task"):
+            # said first: every recorded method would otherwise "belong to another task"
+            raise MmdfBenchError(
+                f"cannot resume {arguments.resume}: it is a run of task {recorded.get('task')!r}, "
+                f"not {arguments.task!r}; omit --task, or start a new run with another --out")
     elif arguments.task is None:
         raise MmdfBenchError("--task is required (or --resume RUN_DIR)")
     given = {"task": arguments.task, "methods": _split(arguments.methods),
@@ -108,9 +123,13 @@ def _run(arguments):
     settings = _run_settings(arguments)
     out = (arguments.resume or arguments.out
            or Path("runs") / f"{settings['task']}-{datetime.now():%Y%m%d-%H%M%S}")
-    result = run(settings.pop("task"), **settings, out_dir=out, progress=not arguments.quiet,
-                 jobs=arguments.jobs, executor=arguments.executor, scheduler=arguments.scheduler,
-                 chunk_size=arguments.chunk_size, resume=arguments.resume is not None)
+    # a write that fails mid-run (the disk fills) loses nothing already journalled
+    kept = f"what was recorded before stays in {out}; make room and continue with --resume {out}"
+    with writing(out, option="--out", kept=kept):
+        result = run(settings.pop("task"), **settings, out_dir=out, progress=not arguments.quiet,
+                     jobs=arguments.jobs, executor=arguments.executor,
+                     scheduler=arguments.scheduler, chunk_size=arguments.chunk_size,
+                     resume=arguments.resume is not None)
     print(to_markdown(result.leaderboard))
     print(f"\nResults written to {result.out_dir}/ "
           f"({', '.join(sorted(path.name for path in result.files.values()))}, scores.csv, manifest.json)")
@@ -166,6 +185,7 @@ def _add_train(subparsers):
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
+    _add_threads(parser)
     parser.set_defaults(handler=_train)
 
 
@@ -201,6 +221,7 @@ def _add_focus_map(subparsers):
     parser.add_argument("--tile", type=int, default=84, help="tile size in pixels (default 84)")
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
+    _add_threads(parser)
     parser.set_defaults(handler=_focus_map)
 
 
@@ -211,7 +232,13 @@ def _focus_map(arguments):
     from mmdf_bench.runner import build_method, prepare_method
     from mmdf_bench.tasks import get_task
 
+    if arguments.tile < 2:  # before calibrating, which takes seconds
+        raise MmdfBenchError(f"--tile must be at least 2 pixels, got {arguments.tile}")
+    prepare_output_file(arguments.out, option="-o")
     image = read_image(arguments.image)
+    if min(image.shape[:2]) < arguments.tile:
+        raise MmdfBenchError(f"image {arguments.image} of shape {image.shape[:2]} is smaller than "
+                             f"one {arguments.tile}x{arguments.tile} tile (--tile)")
     registry.methods.select([arguments.method], task="focus")
     method = build_method(arguments.method, profile=arguments.profile)
     task = get_task("focus")
@@ -220,9 +247,10 @@ def _focus_map(arguments):
     prepare_method(task, method, arguments.method, dataset, dataset.sample_ids("train"),
                    seed=arguments.seed)
     result = focus_map(image, method, tile=arguments.tile)
-    write_image(arguments.out, render_focus_map(image, result))
     table_path = arguments.out.with_suffix(".csv")
-    focus_map_table(result).to_csv(table_path, index=False)
+    with writing(arguments.out, option="-o"):
+        write_image(arguments.out, render_focus_map(image, result))
+        focus_map_table(result).to_csv(table_path, index=False)
     print(f"focus map: {arguments.out}\nper-tile values: {table_path}")
     return EXIT_OK
 
@@ -243,13 +271,15 @@ def _stack_from_video(arguments):
 
     import pandas as pd
 
+    prepare_output_folder(arguments.out, option="-o")  # before decoding the video
     stack, frames, scores = stack_from_video(arguments.video, num_planes=arguments.planes)
-    paths = write_stack(stack, arguments.out)
-    # keep the evidence for the choice: which frame became which plane, and every frame's score
-    pd.DataFrame({"plane": range(len(frames)), "frame": frames, "file": [p.name for p in paths]}
-                 ).to_csv(arguments.out / "planes.csv", index=False)
-    pd.DataFrame({"frame": range(len(scores)), "focus_score": scores}
-                 ).to_csv(arguments.out / "frame_scores.csv", index=False)
+    with writing(arguments.out, option="-o"):
+        paths = write_stack(stack, arguments.out)
+        # keep the evidence for the choice: which frame became which plane, and every frame's score
+        pd.DataFrame({"plane": range(len(frames)), "frame": frames, "file": [p.name for p in paths]}
+                     ).to_csv(arguments.out / "planes.csv", index=False)
+        pd.DataFrame({"frame": range(len(scores)), "focus_score": scores}
+                     ).to_csv(arguments.out / "frame_scores.csv", index=False)
     print(f"{len(paths)} planes from frames {', '.join(str(index) for index in frames)} "
           f"written to {arguments.out} (planes.csv, frame_scores.csv beside them)")
     return EXIT_OK
@@ -282,6 +312,8 @@ def _compare(arguments):
 
     if not 0 < arguments.confidence < 1 or arguments.resamples < 1:
         raise MmdfBenchError("--confidence must lie in (0, 1) and --resamples be at least 1")
+    if arguments.out:
+        prepare_output_file(arguments.out, option="-o")
     comparison = compare_runs(arguments.base, arguments.new,
                               tolerances=parse_tolerances(arguments.tolerance),
                               confidence=arguments.confidence, n_resamples=arguments.resamples,
@@ -289,8 +321,8 @@ def _compare(arguments):
     text = to_markdown(comparison, changes_only=arguments.changes_only)
     print(text)
     if arguments.out:
-        arguments.out.parent.mkdir(parents=True, exist_ok=True)
-        arguments.out.write_text(text, encoding="utf-8")
+        with writing(arguments.out, option="-o"):
+            arguments.out.write_text(text, encoding="utf-8")
     if not comparison.ok:
         print(f"mmdf-bench: {len(comparison.failing)} regression(s) or missing result(s) "
               f"against {arguments.base}", file=sys.stderr)
@@ -316,8 +348,10 @@ def _add_report(subparsers):
 def _report(arguments):
     from mmdf_bench.report import write_report
 
-    path = write_report(arguments.runs, arguments.out, max_samples=arguments.samples,
-                        max_size=arguments.image_size)
+    prepare_output_file(arguments.out, option="-o")  # before reading every run
+    with writing(arguments.out, option="-o"):
+        path = write_report(arguments.runs, arguments.out, max_samples=arguments.samples,
+                            max_size=arguments.image_size)
     print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
@@ -349,9 +383,17 @@ def main(argv=None):
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        # chosen before torch, OpenCV or a BLAS starts its threads (see mmdf_bench.threads)
+        use_threads(choose_threads(getattr(arguments, "threads", None)))
         return arguments.handler(arguments)
     except MmdfBenchError as error:
         print(f"mmdf-bench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a file the command needed: which one and why, not a traceback
+        from mmdf_bench.output_paths import describe_os_error
+
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"mmdf-bench: error: {where}{describe_os_error(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -23,6 +23,7 @@ import sys
 from tqdm.auto import tqdm
 
 from mmdf_bench.evaluation import chunk_facts, evaluate_chunk, load_chunk
+from mmdf_bench.output_paths import is_storage_error
 
 __all__ = ["default_chunk_size", "evaluate_dataset"]
 
@@ -132,6 +133,8 @@ def _record_results(future, dataset_name, method_name, ids, recorder):
     try:
         results = future.result()
     except Exception as error:  # lost task, or a method that cannot travel: retried on resume
+        if is_storage_error(error):  # the disk is full: every later task would fail alike
+            raise
         for sample_id in ids:
             recorder.failure(dataset_name, method_name, sample_id, "worker", error)
         return 0

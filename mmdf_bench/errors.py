@@ -30,3 +30,7 @@ class WeightsUnavailableError(MmdfBenchError, FileNotFoundError):
 
 class MetricUnavailableError(MmdfBenchError):
     """A metric cannot be computed here (missing weights or package)."""
+
+
+class OutputError(MmdfBenchError, OSError):
+    """A result, report or picture cannot be written where the user asked."""

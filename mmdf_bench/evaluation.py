@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from mmdf_bench.executors import limit_threads, process_identity
+from mmdf_bench.output_paths import is_storage_error
 from mmdf_bench.training import TrainableMethod
 
 __all__ = ["EvaluationContext", "LoadedChunk", "MethodHandle", "MetricSet", "SampleResult",
@@ -206,6 +207,8 @@ def _evaluate_sample(task, method, method_name, sample, metrics, context):
         try:
             task.save_output(output, context.output_dir / method_name / sample.sample_id)
         except Exception as error:
+            if is_storage_error(error):  # a full disk fails every sample: stop the run
+                raise
             result.failures.append(("save-output", describe_error(error)))
     for metric_name, metric in metrics.items():
         if not metric.applies_to(sample) or not metric.applies_to_output(output):

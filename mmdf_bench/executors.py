@@ -38,10 +38,10 @@ import multiprocessing
 import os
 import pickle
 import socket
-import sys
 import uuid
 
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.threads import THREAD_VARIABLES, use_threads
 
 __all__ = ["DaskExecutor", "InlineExecutor", "ProcessExecutor", "limit_threads", "make_executor",
            "process_identity"]
@@ -49,33 +49,15 @@ __all__ = ["DaskExecutor", "InlineExecutor", "ProcessExecutor", "limit_threads",
 EXECUTORS = ("local", "dask")
 #: Dask configuration of the workers of the local cluster (see `DaskExecutor`).
 WORKER_SETTINGS = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def limit_threads():
     """Make this process compute with one thread (worker processes only).
 
-    Environment variables cover libraries imported later; threadpoolctl,
-    torch and OpenCV are limited now if they are already loaded. Called at
-    the start and end of every task, since a task may import torch lazily.
+    Called at the start and end of every task, since a task may import torch
+    lazily (see `mmdf_bench.threads.use_threads`).
     """
-    for variable in _THREAD_VARIABLES:
-        os.environ[variable] = "1"
-    # Another thread of a Dask worker may be importing these right now: a module
-    # still initialising lacks the functions, and the next task will try again.
-    torch = sys.modules.get("torch")
-    if hasattr(torch, "get_num_threads") and hasattr(torch, "set_num_threads"):
-        if torch.get_num_threads() != 1:
-            torch.set_num_threads(1)
-    set_opencv_threads = getattr(sys.modules.get("cv2"), "setNumThreads", None)
-    if set_opencv_threads is not None:
-        set_opencv_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # an optional nicety: the variables above still apply to new pools
-        return
-    threadpool_limits(limits=1)
+    use_threads(1)
 
 
 def process_identity():
@@ -213,7 +195,7 @@ class DaskExecutor:
                 self._cluster = distributed.LocalCluster(
                     n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=None,
-                    env={variable: "1" for variable in _THREAD_VARIABLES})
+                    env={variable: "1" for variable in THREAD_VARIABLES})
             scheduler = self._cluster.scheduler_address
         try:
             self.client = distributed.Client(scheduler, timeout="30s")

@@ -131,18 +131,33 @@ def read_image(path):
     import imageio.v3 as iio
 
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise InvalidInputError(f"image file not found: {path}")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"cannot read image file {path}: the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             # on a corrupt file imageio tries every plugin, some of them deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
             array = iio.imread(path)
     except Exception as error:  # imageio raises many types for a bad file
-        raise InvalidInputError(f"cannot read image file {path}: {error}") from error
+        raise InvalidInputError(f"cannot read image file {path}: {_read_failure(error)}") from error
     if array.ndim == 3 and array.shape[-1] == 4:
         array = array[..., :3]
     return validate_image(array, source=str(path))
+
+
+def _read_failure(error):
+    """One line saying why imageio could not read a file."""
+    text = str(error)
+    if text.startswith("Could not find a backend"):
+        # imageio then suggests installing a video plugin, which never helps with
+        # a corrupt or misnamed file: no installed reader recognises its contents
+        return ("its contents are not an image format that can be read (PNG, JPEG, TIFF, BMP, "
+                "...); the file is corrupt or not an image")
+    return " ".join(text.split())
 
 
 def write_image(path, image):
@@ -152,4 +167,8 @@ def write_image(path, image):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
-    iio.imwrite(path, np.round(image * 255).astype(np.uint8))
+    # encoded in memory, then written: on a full disk imageio's own file handling
+    # would print a second traceback while it is garbage-collected
+    encoded = iio.imwrite("<bytes>", np.round(image * 255).astype(np.uint8),
+                          extension=path.suffix or ".png")
+    path.write_bytes(encoded)

@@ -57,6 +57,16 @@ def _escape(text):
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def _named(value):
+    """True for a real method or sample name; False for the empty cell of a dataset-wide failure."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) \
+        and str(value) != ""
+
+
+def _cell_text(value):
+    return _escape(value) if _named(value) else "–"
+
+
 def _table_failures(leaderboard, dataset):
     """Failures of a dataset's table; a subset table gets those of its samples."""
     failures = leaderboard.failures
@@ -81,7 +91,9 @@ def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
     seconds = leaderboard.seconds
     seconds = seconds[seconds["dataset"] == dataset].set_index("method")["mean_seconds"]
     primary_rank = rows[rows["metric"] == primary].set_index("method")["rank"]
-    methods = sorted(set(rows["method"]) | set(undefined["method"]) | set(failures["method"]),
+    # a failure without a method (the dataset could not be opened) is no method's row
+    failed = {method for method in failures["method"] if _named(method)}
+    methods = sorted(set(rows["method"]) | set(undefined["method"]) | failed,
                      key=lambda m: (primary_rank.get(m, math.inf), str(m)))
 
     cells = {}
@@ -107,7 +119,8 @@ def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
     aligns = ["right", "left"] + ["left"] * len(metric_order) + ["right"] * 3
     body = tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True,
                     colalign=aligns)
-    sort_note = f"Sorted by `{primary}`." if primary else "No scores."
+    sort_note = (f"Sorted by `{primary}`." if primary else
+                 "No scores (see the failures below)." if len(failures) else "No scores.")
     text = f"{heading} {dataset}\n\n{sort_note}\n\n{body}\n"
     if len(undefined):
         notes = [f"`{metric}` for {', '.join(f'`{_escape(m)}`' for m in sorted(names, key=str))}"
@@ -208,7 +221,7 @@ def to_markdown(leaderboard):
         ) + "\n")
     if len(failures):
         table = [
-            [_escape(r["dataset"]), _escape(r["method"]), _escape(r["sample_id"]),
+            [_escape(r["dataset"]), _cell_text(r["method"]), _cell_text(r["sample_id"]),
              _escape(r["stage"]), _escape(_truncate(r["error"]))]
             for _, r in failures.iterrows()
         ]

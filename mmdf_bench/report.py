@@ -202,7 +202,8 @@ def _problems(leaderboard):
     failures = leaderboard.failures
     if len(failures):
         body = "".join(
-            "<tr>" + "".join(f"<td>{_escape(row.get(c, ''))}</td>" for c in
+            "<tr>" + "".join(f"<td>{'–' if pd.isna(row.get(c)) else _escape(row.get(c))}</td>"
+                             for c in
                              ("dataset", "method", "sample_id", "stage", "error")) + "</tr>"
             for row in failures.head(_MAX_FAILURES).to_dict("records"))
         more = (f"<p class='note'>… and {len(failures) - _MAX_FAILURES} more (failures.csv)</p>"

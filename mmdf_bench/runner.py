@@ -44,10 +44,12 @@ import pandas as pd
 
 from mmdf_bench import registry
 from mmdf_bench.dispatch import evaluate_dataset
-from mmdf_bench.errors import MetricUnavailableError, UnknownNameError, WeightsUnavailableError
+from mmdf_bench.errors import (InvalidInputError, MetricUnavailableError, MmdfBenchError,
+                               UnknownNameError, WeightsUnavailableError)
 from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
 from mmdf_bench.executors import make_executor, process_identity
 from mmdf_bench.leaderboard import build_leaderboard, write_leaderboard
+from mmdf_bench.output_paths import prepare_output_folder
 from mmdf_bench.provenance import environment, git_commit, package_versions
 from mmdf_bench.recorder import ResultsRecorder, RunOrder
 from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_manifest,
@@ -236,6 +238,19 @@ def _open_datasets(specs, limit):
     return opened
 
 
+def _refuse_unopened(opened):
+    problems = []
+    for name, item in opened.items():
+        if item.error is None:
+            continue
+        text = " ".join(str(item.error).split())
+        if not isinstance(item.error, MmdfBenchError):  # not one of ours: say what it was
+            text = f"{type(item.error).__name__}: {text}"
+        problems.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
+    if problems:
+        raise InvalidInputError("; ".join(problems))
+
+
 def _write_manifest(out_dir, manifest):
     # written whole or not at all: a killed run must leave a manifest that --resume can read
     temporary = out_dir / "manifest.json.part"
@@ -304,6 +319,10 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
     if resume:  # refuse before touching anything in the folder
         check_config(previous, config, out_dir)
     opened = _open_datasets(dataset_specs, limit)
+    if datasets is not None:
+        # Data the user named that cannot be read is a mistake to fix before anything runs;
+        # a default dataset that cannot be opened is recorded and the run goes on.
+        _refuse_unopened(opened)
     if resume:
         recorded = recorded_samples(out_dir)
         for name, item in opened.items():
@@ -315,7 +334,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         check_metrics(previous, metric_info, out_dir)
     pool = make_executor(executor, jobs=jobs, scheduler=scheduler)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        prepare_output_folder(out_dir)  # a read-only or full disk: one clear error, now
         recorder = ResultsRecorder(out_dir, resume=resume)
         shared_metrics = pool.share(MetricSet(metric_instances))
     except BaseException:

@@ -53,3 +53,52 @@ def scratch_registrations():
     yield register
     for chosen, name in added:
         chosen.unregister(name)
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path, monkeypatch):
+    """Yield ``(folder, reason)``: an existing folder that nothing can be written into.
+
+    A read-only tmpfs where the process may mount one (root), a folder without
+    write permission for other users; where neither works (root in a container
+    without mount rights), writes into it are made to fail as a read-only
+    file system would.
+    """
+    import errno
+    import subprocess
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder, "permission denied"
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        real_open, real_mkdir = open, Path.mkdir
+
+        def refuse(path):
+            inside = Path(path).resolve()
+            if inside == folder.resolve() or folder.resolve() in inside.parents:
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+        def fake_open(path, *args, **kwargs):
+            mode = args[0] if args else kwargs.get("mode", "r")
+            if isinstance(path, (str, Path)) and any(flag in mode for flag in "wax+"):
+                refuse(path)
+            return real_open(path, *args, **kwargs)
+
+        def fake_mkdir(self, *args, **kwargs):
+            if not self.exists():
+                refuse(self)
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", fake_open)
+        monkeypatch.setattr(Path, "mkdir", fake_mkdir)
+    try:
+        yield folder, "the file system is read-only"
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)

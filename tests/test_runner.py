@@ -136,12 +136,35 @@ def test_cli_unknown_method_is_a_usage_error(capsys):
     assert "did you mean 'wavelet'" in capsys.readouterr().err
 
 
-def test_missing_dataset_folder_is_a_failure_row_not_a_crash(tmp_path):
+def test_a_named_dataset_that_cannot_be_opened_is_refused_before_anything_is_written(tmp_path):
     missing = tmp_path / "no-such-folder"
-    result = run("fusion", methods=["average"], datasets=[f"lytro={missing}"],
-                 metrics=["std"], out_dir=tmp_path / "out", progress=False)
-    assert not result.ok
-    assert str(missing) in result.failures["error"].item()
+    with pytest.raises(InvalidInputError, match=f"lytro: data folder not found: {missing}"):
+        run("fusion", methods=["average"], datasets=[f"lytro={missing}"],
+            metrics=["std"], out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_default_dataset_that_cannot_be_opened_is_a_failure_row_not_a_method(tmp_path,
+                                                                               monkeypatch):
+    import dataclasses
+
+    from mmdf_bench.tasks import fusion
+
+    # the default data of a task may need MMDF_BENCH_DATA: its absence must not stop the run
+    monkeypatch.setattr(fusion, "TASK", dataclasses.replace(
+        fusion.TASK, default_datasets=("synthetic-brightfield-fusion", "lytro")))
+    monkeypatch.delenv("MMDF_BENCH_DATA", raising=False)
+    result = run("fusion", methods=["average"], metrics=["std"], limit=2,
+                 out_dir=tmp_path / "out", progress=False)
+    failure = result.failures.iloc[0]
+    assert (failure["dataset"], failure["stage"]) == ("lytro", "dataset")
+    assert "MMDF_BENCH_DATA is not set" in failure["error"]
+    assert set(result.scores["dataset"]) == {"synthetic-brightfield-fusion"}
+    board = (tmp_path / "out" / "leaderboard.md").read_text()
+    lytro_table = board.split("## lytro")[1].split("##")[0]
+    assert "No scores (see the failures below)" in lytro_table
+    assert "nan" not in board  # the dataset-wide failure is no method's row
+    assert "| lytro     | –        | –        | dataset |" in board
 
 
 def test_save_outputs_writes_every_fused_image(toy_registry, tmp_path):

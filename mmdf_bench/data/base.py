@@ -118,6 +118,8 @@ def resolve_root(root, dataset):
     """
     if root is not None:
         root = Path(root).expanduser()
+        if root.exists() and not root.is_dir():
+            raise InvalidInputError(f"{dataset.name}: {root} is a file; give the data folder")
         if not root.is_dir():
             raise InvalidInputError(f"{dataset.name}: data folder not found: {root}")
         return root

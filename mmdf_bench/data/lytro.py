@@ -133,6 +133,10 @@ class Lytro(Dataset):
             return []
         if split == "test":
             self.root = resolve_root(self.root, self)  # one clear error, not 24
+            if not any((self.root / relative).is_file() for relative in CHECKSUMS):
+                raise InvalidInputError(
+                    f"{self.name}: {self.root} is not a Lytro folder: it holds none of its files "
+                    "(lytro-01-A.jpg ... lytro-20-B.jpg, Triple_Series/); see datasets/lytro.md")
             pairs = [f"pair-{index:02d}" for index in range(1, NUM_PAIRS + 1)]
             triples = [f"triple-{index:02d}" for index in range(1, NUM_TRIPLES + 1)]
             return pairs + triples
