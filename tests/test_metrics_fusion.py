@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 from scipy import ndimage, signal
@@ -59,9 +61,10 @@ def test_qabf_of_a_fused_image_equal_to_identical_sources_is_the_maximum():
 def test_qabf_of_a_half_contrast_fused_image_scores_half_the_strength_gamma():
     # Sobel is linear, so F = S / 2 + c halves every edge (G = 1/2) and keeps every
     # orientation (A = 1): Q = Gamma_g / 2 * Q_alpha(1) at every weighted pixel.
+    # (mirrored border: zero padding would add the offset c as an edge along the border)
     image = texture((64, 64), seed=2)
     expected = 0.9994 / 2 * 0.9879 / (1 + np.exp(-22 * (1 - 0.8)))
-    score = gradient_fusion_quality(np.stack([image, image]), 0.5 * image + 0.25)
+    score = gradient_fusion_quality(np.stack([image, image]), 0.5 * image + 0.25, border="mirror")
     assert score == pytest.approx(expected, abs=1e-6)
 
 
@@ -77,14 +80,38 @@ def test_qabf_orientation_term_is_linear_in_the_angle_difference():
 
 def test_qabf_ignores_contrast_inversion_of_the_fused_image():
     # arctan(g_y / g_x) is pi-periodic, so F = 1 - S keeps orientations and strengths
+    # (inside the image: zero padding makes the border of S and of 1 - S different edges)
     image = texture((48, 48), seed=6)
-    score = gradient_fusion_quality(np.stack([image, image]), 1.0 - image)
+    score = gradient_fusion_quality(np.stack([image, image]), 1.0 - image, border="mirror")
     assert score == pytest.approx(QABF_MAXIMUM, abs=1e-6)
 
 
-def test_qabf_of_a_constant_fused_image_is_near_zero():
+def test_qabf_of_a_constant_fused_image_scores_only_its_zero_padded_border():
     _, sources = half_focused_pair()
-    assert gradient_fusion_quality(sources, np.full(sources.shape[1:], 0.5)) < 1e-3
+    constant = np.full(sources.shape[1:], 0.5)
+    mirrored = gradient_fusion_quality(sources, constant, border="mirror")
+    padded = gradient_fusion_quality(sources, constant)
+    assert mirrored < 1e-3
+    # zero padding turns the frame of any non-black image into an edge the fused image keeps
+    assert padded > mirrored + 0.05
+
+
+def test_qabf_horizontal_edges_follow_the_sign_convention_of_the_reference_code():
+    # stripes along x have g_x = 0 exactly: the reference code takes arctan(g_y / 1e-5), i.e.
+    # +pi/2 or -pi/2 by the sign of g_y, so an inverted horizontal edge counts as turned by pi
+    # (A = -1, not preserved) while an inverted oblique edge keeps its orientation
+    stripes = np.repeat((np.arange(32) // 4 % 2 * 0.5 + 0.25)[:, None], 32, axis=1)
+    sources = np.stack([stripes, stripes])
+    assert gradient_fusion_quality(sources, stripes, border="mirror") == pytest.approx(
+        QABF_MAXIMUM, abs=1e-9
+    )
+    assert gradient_fusion_quality(sources, 1.0 - stripes, border="mirror") < 1e-3
+
+
+def test_qabf_rejects_an_unknown_border():
+    _, sources = half_focused_pair(size=16)
+    with pytest.raises(InvalidInputError, match="border"):
+        gradient_fusion_quality(sources, sources[0], border="wrap")
 
 
 def test_qabf_prefers_the_all_in_focus_image_to_the_average():
@@ -104,7 +131,11 @@ def test_qabf_is_symmetric_in_the_source_order():
 
 def test_qabf_rejects_flat_sources():
     with pytest.raises(InvalidInputError, match="no edges"):
-        gradient_fusion_quality(np.full((2, 16, 16), 0.3), texture((16, 16)))
+        gradient_fusion_quality(np.full((2, 16, 16), 0.3), texture((16, 16)), border="mirror")
+    # with zero padding a flat grey source has an edge at its border; a black one has none
+    assert gradient_fusion_quality(np.full((2, 16, 16), 0.3), texture((16, 16))) > 0
+    with pytest.raises(InvalidInputError, match="no edges"):
+        gradient_fusion_quality(np.zeros((2, 16, 16)), texture((16, 16)))
 
 
 # --- normalised mutual information ---------------------------------------------------------
@@ -290,6 +321,12 @@ def test_inputs_are_validated():
     "cls, name, function, on_stack",
     [
         (fusion.GradientFusionQuality, "qabf", gradient_fusion_quality, True),
+        (
+            fusion.MirroredGradientFusionQuality,
+            "qabf-mirror",
+            functools.partial(gradient_fusion_quality, border="mirror"),
+            True,
+        ),
         (fusion.NormalizedMutualInformation, "nmi", normalized_mutual_information, True),
         (fusion.YangStructuralQuality, "qy", yang_structural_quality, True),
         (fusion.SpatialFrequency, "spatial-frequency", spatial_frequency, False),
