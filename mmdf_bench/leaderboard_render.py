@@ -52,6 +52,14 @@ def _arrow(leaderboard, metric):
     return "↑" if leaderboard.metrics.get(metric, {}).get("higher_is_better", True) else "↓"
 
 
+def _direction(leaderboard, metric):
+    """Arrow, direction in words and range of values, e.g. ``↑ higher is better, 0..1``."""
+    higher = leaderboard.metrics.get(metric, {}).get("higher_is_better", True)
+    words = f"{_arrow(leaderboard, metric)} {'higher' if higher else 'lower'} is better"
+    value_range = leaderboard.metrics.get(metric, {}).get("value_range")
+    return f"{words}, {_escape(value_range)}" if value_range else words
+
+
 def _escape(text):
     # A bare "|" would split a pipe-table cell.
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -208,7 +216,7 @@ def to_markdown(leaderboard):
                  if m in present and leaderboard.metrics[m].get("summary")]
     if described:
         parts.append("\n".join(
-            f"- `{m}` {_arrow(leaderboard, m)}: {_escape(leaderboard.metrics[m]['summary'])}"
+            f"- `{m}` {_direction(leaderboard, m)}: {_escape(leaderboard.metrics[m]['summary'])}"
             for m in described) + "\n")
     if leaderboard.unavailable:
         parts.append("## Unavailable metrics\n\n" + "\n".join(

@@ -76,11 +76,13 @@ class Registry:
         Entry-point group (``mmdf_bench.methods``).
     """
 
-    def __init__(self, kind, group):
+    def __init__(self, kind, group, *, retired=None):
         self.kind = kind
         self.group = group
         self._entries = None
         self._local = {}
+        # names that were renamed or removed -> what to use instead
+        self.retired = dict(retired or {})
 
     # discovery -------------------------------------------------------------
     def _discover(self):
@@ -162,6 +164,8 @@ class Registry:
         entries = self.entries
         if name in entries:
             return entries[name]
+        if name in self.retired:
+            raise UnknownNameError(f"{self.kind} {name!r} no longer exists: {self.retired[name]}")
         close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(match) for match in close)}?" if close else ""
         raise UnknownNameError(
@@ -221,7 +225,11 @@ class Registry:
 
 methods = Registry("method", "mmdf_bench.methods")
 datasets = Registry("dataset", "mmdf_bench.datasets")
-metrics = Registry("metric", "mmdf_bench.metrics")
+metrics = Registry("metric", "mmdf_bench.metrics", retired={
+    "cnniqa": ("pyiqa's CNNIQA is now 'cnniqa-koniq' (trained on KonIQ-10k, higher is better, "
+               "about 0..1); the LIVE-trained CNNIQA whose values the MMDF paper reports (lower "
+               "is better) is 'cnniqa-live'"),
+})
 
 REGISTRIES = {"methods": methods, "datasets": datasets, "metrics": metrics}
 

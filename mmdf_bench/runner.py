@@ -102,6 +102,7 @@ def _build_metrics(names):
         component = entry.load()
         record = {
             "higher_is_better": bool(component.higher_is_better),
+            "value_range": getattr(component, "value_range", ""),
             "requires_reference": bool(component.requires_reference),
             "components": list(getattr(component, "components", ())),
             "summary": component.summary,
@@ -126,7 +127,10 @@ def aggregators_of(metric_names):
     """``{metric: (components, aggregate)}`` for the metrics that are not plain means."""
     aggregators = {}
     for name in metric_names:
-        component = registry.metrics.load(name)
+        try:
+            component = registry.metrics.load(name)
+        except UnknownNameError:
+            continue  # a metric of an older run, since renamed: its rows are plain means
         if getattr(component, "components", ()):
             aggregators[name] = (tuple(component.components), component.aggregate)
     return aggregators

@@ -37,8 +37,9 @@ class WeightFile:
     ----------
     path : str
         Relative path under a weights folder, ``<family>/<file name>``.
-    url : str
-        Official download address.
+    url : str or None
+        Official download address; None for a file without one, which is
+        used only once the user has put it in a weights folder.
     sha256 : str, optional
         Full hex digest. Either it or `hash_prefix` should be given.
     hash_prefix : str, optional
@@ -49,7 +50,7 @@ class WeightFile:
     """
 
     path: str
-    url: str
+    url: str = None
     sha256: str = None
     hash_prefix: str = None
     description: str = ""
@@ -133,6 +134,8 @@ def resolve_weights(weight_file, *, download=None, progress=True):
         download = not os.environ.get(OFFLINE_VARIABLE)
     target = places[-1]
     reason = f"downloads are disabled ({OFFLINE_VARIABLE} is set)"
+    if weight_file.url is None:
+        download, reason = False, "it has no official download address"
     if download:
         try:
             return download_file(weight_file, target, progress=progress)
@@ -142,10 +145,10 @@ def resolve_weights(weight_file, *, download=None, progress=True):
             reason = f"downloading {weight_file.url} failed: {error}"
     looked = ", ".join(str(path) for path in places)
     hint = f"${WEIGHTS_VARIABLE}/{weight_file.path}" if weights_dir() is None else str(places[0])
+    fetch = f"Download it from {weight_file.url} and put it" if weight_file.url else "Put it"
     raise WeightsUnavailableError(
         f"{weight_file.file_name} ({weight_file.description or 'pretrained weights'}) is not available: "
-        f"looked in {looked}; {reason}. Download it from {weight_file.url} and put it at {hint} "
-        f"or at {target}."
+        f"looked in {looked}; {reason}. {fetch} at {hint} or at {target}."
     )
 
 

@@ -1,4 +1,4 @@
-"""BRISQUE and CNNIQA through pyiqa: published scores, blur ranking, missing weights.
+"""BRISQUE and pyiqa's KonIQ-10k CNNIQA: published scores, blur ranking, missing weights.
 
 Needs MMDF_BENCH_WEIGHTS (with pyiqa/brisque_svm_weights.pth) and MMDF_BENCH_DATA
 (with iqa_calibration/); the tests fail, not skip, when they are not provided.
@@ -20,10 +20,10 @@ from mmdf_bench.metrics import no_reference
 from mmdf_bench.metrics.no_reference import (
     BRISQUE,
     BRISQUE_WEIGHTS,
-    CNNIQA,
-    CNNIQA_WEIGHTS,
+    CNNIQA_KONIQ_WEIGHTS,
+    KonIQCNNIQA,
     brisque,
-    cnniqa,
+    cnniqa_koniq,
 )
 
 CALIBRATION_IMAGES = ["I03.bmp", "I04.bmp", "I06.bmp", "I08.bmp", "I19.bmp"]
@@ -157,23 +157,23 @@ def test_brisque_metric_wraps_the_function(brisque_weights):
 def test_weight_urls_are_pyiqas_own():
     from pyiqa.archs.arch_util import get_url_from_name
 
-    for weight_file in (BRISQUE_WEIGHTS, CNNIQA_WEIGHTS):
+    for weight_file in (BRISQUE_WEIGHTS, CNNIQA_KONIQ_WEIGHTS):
         assert weight_file.url == get_url_from_name(weight_file.file_name)
 
 
-def test_cnniqa_unavailable_names_file_url_and_place(no_weights):
-    metric = CNNIQA()
+def test_cnniqa_koniq_unavailable_names_file_url_and_place(no_weights):
+    metric = KonIQCNNIQA()
     assert (metric.name, metric.tasks, metric.higher_is_better) == (
-        "cnniqa", ("fusion", "deblur"), True)
+        "cnniqa-koniq", ("fusion", "deblur"), True)
     with pytest.raises(MetricUnavailableError) as caught:
         metric.check_available()
     message = str(caught.value)
     assert "CNNIQA_koniq10k-e6f14c91.pth" in message
-    assert CNNIQA_WEIGHTS.url in message
+    assert CNNIQA_KONIQ_WEIGHTS.url in message
     assert str(no_weights / "pyiqa" / "CNNIQA_koniq10k-e6f14c91.pth") in message
 
 
-@pytest.mark.parametrize("metric_class", [BRISQUE, CNNIQA])
+@pytest.mark.parametrize("metric_class", [BRISQUE, KonIQCNNIQA])
 def test_weights_with_wrong_hash_are_rejected(metric_class, no_weights):
     target = no_weights / metric_class.weight_files[0].path
     target.parent.mkdir(parents=True)
@@ -182,7 +182,7 @@ def test_weights_with_wrong_hash_are_rejected(metric_class, no_weights):
         metric_class().check_available()
 
 
-def test_cnniqa_scores_with_a_given_checkpoint(tmp_path):
+def test_cnniqa_koniq_scores_with_a_given_checkpoint(tmp_path):
     """The real weights are not available offline: check the plumbing on a seeded network."""
     import torch
     from pyiqa.archs.cnniqa_arch import CNNIQA as PyiqaCNNIQA
@@ -197,15 +197,15 @@ def test_cnniqa_scores_with_a_given_checkpoint(tmp_path):
     image = rng.random((40, 56, 3), dtype=np.float32)
     with torch.inference_mode():
         expected = float(network(torch.from_numpy(image.transpose(2, 0, 1).copy())[None]))
-    score = cnniqa(image, weights=checkpoint)
+    score = cnniqa_koniq(image, weights=checkpoint)
     assert score == pytest.approx(expected, rel=1e-5)
     # dropout is off: repeated calls agree exactly
-    assert cnniqa(image, weights=checkpoint) == score
+    assert cnniqa_koniq(image, weights=checkpoint) == score
     grey = image[..., 0]
-    assert cnniqa(grey, weights=checkpoint) == cnniqa(np.stack([grey] * 3, axis=-1),
-                                                      weights=checkpoint)
+    assert cnniqa_koniq(grey, weights=checkpoint) == cnniqa_koniq(
+        np.stack([grey] * 3, axis=-1), weights=checkpoint)
     with pytest.raises(InvalidInputError, match="at least 7x7"):
-        cnniqa(image[:5], weights=checkpoint)
+        cnniqa_koniq(image[:5], weights=checkpoint)
 
 
 def test_module_import_does_not_import_torch():
@@ -216,3 +216,13 @@ def test_module_import_does_not_import_torch():
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     finished = subprocess.run([sys.executable, "-c", code], env=environment, check=False)
     assert finished.returncode == 0
+
+
+def test_the_old_cnniqa_name_points_to_the_koniq_and_live_metrics():
+    from mmdf_bench import registry
+    from mmdf_bench.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError) as caught:
+        registry.metrics.select(["cnniqa"], task="fusion")
+    message = str(caught.value)
+    assert "'cnniqa-koniq'" in message and "'cnniqa-live'" in message and "KonIQ-10k" in message

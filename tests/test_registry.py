@@ -24,7 +24,7 @@ def test_builtins_are_found_through_the_projects_own_entry_points():
     assert entry.version == metadata.version("mmdf-bench")
     assert {"synthetic-brightfield-fusion", "lytro", "fusion-folder"} <= set(
         registry.list_datasets(task="fusion"))
-    assert {"psnr", "ssim", "brisque", "cnniqa", "qabf", "nmi", "qy"} <= set(
+    assert {"psnr", "ssim", "brisque", "cnniqa-koniq", "cnniqa-live", "qabf", "qabf-mirror", "nmi", "qy"} <= set(
         registry.list_metrics(task="fusion"))
 
 

@@ -26,6 +26,9 @@ class Metric:
         Tasks the metric applies to.
     higher_is_better : bool
         Direction used by ranks, ties and regression checks.
+    value_range : str
+        The values it takes, in words (``"0..1"``, ``"dB, capped at 100"``),
+        shown with the direction in the leaderboard legend.
     requires_reference : bool
         When True, samples without a reference are skipped (no row, no failure).
     components : tuple of str
@@ -37,6 +40,7 @@ class Metric:
     name: ClassVar[str] = ""
     tasks: ClassVar[tuple] = ()
     higher_is_better: ClassVar[bool] = True
+    value_range: ClassVar[str] = ""
     requires_reference: ClassVar[bool] = False
     components: ClassVar[tuple] = ()
     summary: ClassVar[str] = ""

@@ -281,6 +281,7 @@ class Accuracy(Metric):
     """Accuracy of the in-focus / out-of-focus decision."""
 
     name = "accuracy"
+    value_range = "0..1"
     tasks = ("focus",)
     higher_is_better = True
     summary = "fraction of patches classified correctly (decision threshold P = 0.5)"
@@ -297,6 +298,7 @@ class BalancedAccuracy(Metric):
     """Balanced accuracy, pooled from per-sample confusion counts."""
 
     name = "balanced-accuracy"
+    value_range = "0..1"
     tasks = ("focus",)
     higher_is_better = True
     components = ("tp", "fn", "tn", "fp")
@@ -319,6 +321,7 @@ class F1(Metric):
     """F1 score of the out-of-focus class, pooled from per-sample confusion counts."""
 
     name = "f1"
+    value_range = "0..1"
     tasks = ("focus",)
     higher_is_better = True
     components = ("tp", "fp", "fn")
@@ -350,6 +353,7 @@ class RankedProbabilityScore(_LevelMetric):
     """Ranked probability score of the predicted defocus-level distribution."""
 
     name = "rps"
+    value_range = "0..1"
     higher_is_better = False
     summary = ("ranked probability score of the defocus-level distribution (0 = all mass on "
                "the true level; level-aware methods only)")
@@ -367,6 +371,7 @@ class WithinOneAccuracy(_LevelMetric):
     """Fraction of patches whose most probable level is within one of the truth."""
 
     name = "within-one-accuracy"
+    value_range = "0..1"
     higher_is_better = True
     summary = "most probable defocus level within one level of the truth (level-aware methods)"
     citation = (

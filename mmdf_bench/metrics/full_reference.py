@@ -158,6 +158,7 @@ class PSNR(Metric):
     """
 
     name = "psnr"
+    value_range = "dB, 100 when identical"
     tasks = ("fusion", "deblur")
     higher_is_better = True
     requires_reference = True
@@ -175,6 +176,7 @@ class SSIM(Metric):
     """Mean SSIM against the sample's reference (Gaussian window, sigma 1.5)."""
 
     name = "ssim"
+    value_range = "-1..1"
     tasks = ("fusion", "deblur")
     higher_is_better = True
     requires_reference = True

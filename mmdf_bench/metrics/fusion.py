@@ -363,6 +363,7 @@ class GradientFusionQuality(_FusionMetric):
     """Q^AB/F edge-preservation score of the fused image against the stack."""
 
     name = "qabf"
+    value_range = "0..0.975"
     summary = (
         "gradient (edge strength and orientation) preservation Q^AB/F, Xydeas & Petrovic; "
         "zero-padded as the MFIF-Metrics MATLAB code"
@@ -381,6 +382,7 @@ class MirroredGradientFusionQuality(GradientFusionQuality):
     """Q^AB/F with a mirrored border: scores image content only, not comparable with papers."""
 
     name = "qabf-mirror"
+    value_range = "0..0.975"
     summary = (
         "Q^AB/F with mirrored instead of zero-padded borders (the image border is no edge); "
         "not comparable with published values"
@@ -394,6 +396,7 @@ class NormalizedMutualInformation(_FusionMetric):
     """Hossny's normalised mutual information Q_MI between the stack and the fused image."""
 
     name = "nmi"
+    value_range = "0..2"
     summary = "normalised mutual information Q_MI between sources and fused image (0..2)"
     citation = (
         "Hossny, Nahavandi & Creighton (2008), Comments on 'Information measure for "
@@ -408,6 +411,7 @@ class YangStructuralQuality(_FusionMetric):
     """Yang's SSIM-based fusion quality Q_Y (7 x 7 windows)."""
 
     name = "qy"
+    value_range = "-1..1"
     summary = "SSIM-based structural fusion quality Q_Y, Yang et al."
     citation = (
         "Yang, Zhang, Wang & Liu (2008), A novel similarity based quality metric for "
@@ -422,6 +426,7 @@ class SpatialFrequency(_FusionMetric):
     """Spatial frequency (activity) of the fused image."""
 
     name = "spatial-frequency"
+    value_range = ">= 0, in [0, 1] pixel units (x255 for 8-bit units)"
     summary = "spatial frequency of the fused image (row and column differences)"
     citation = (
         "Eskicioglu & Fisher (1995), Image quality measures and their performance, "
@@ -436,6 +441,7 @@ class Entropy(_FusionMetric):
     """Shannon entropy of the fused image's 8-bit grey-level histogram."""
 
     name = "entropy"
+    value_range = "0..8 bits"
     summary = "Shannon entropy of the fused image (bits, 256 grey levels)"
     citation = (
         "Shannon (1948), A mathematical theory of communication, "
@@ -450,6 +456,7 @@ class StandardDeviation(_FusionMetric):
     """Grey-level standard deviation (contrast) of the fused image."""
 
     name = "std"
+    value_range = "0..0.5, in [0, 1] pixel units (x255 for 8-bit units)"
     summary = "standard deviation of the fused image's grey levels (contrast)"
     citation = (
         "Jagalingam & Hegde (2015), A review of quality metrics for fused image, Aquatic Procedia 4"

@@ -1,10 +1,16 @@
-"""No-reference image quality: BRISQUE and CNNIQA through pyiqa.
+"""No-reference image quality through pyiqa: BRISQUE and pyiqa's KonIQ-10k CNNIQA.
 
 Both metrics score one image on its own, so they apply to fused and deblurred
 outputs that have no ground truth. The models are pyiqa's (``brisque`` and
 ``cnniqa`` configurations); mmdf-bench only finds their pretrained files (see
 `mmdf_bench.weights`) and hands pyiqa explicit local paths, so pyiqa never
 downloads anything by itself.
+
+pyiqa's CNNIQA is trained on KonIQ-10k (higher is better, about 0..1) and is
+registered as ``cnniqa-koniq``. It is not the LIVE-trained CNNIQA of Kang et
+al. whose scores (lower is better, LIVE DMOS units) the MMDF paper reports:
+that one is ``cnniqa-live`` (`mmdf_bench.metrics.cnniqa_live`), and the two
+scales cannot be compared.
 
 torch and pyiqa are imported inside the functions: importing this module (as
 the registry does to list metrics) stays cheap. The first score of a process
@@ -33,7 +39,7 @@ from mmdf_bench.images import validate_image
 from mmdf_bench.metrics.base import Metric
 from mmdf_bench.weights import WeightFile, resolve_weights
 
-__all__ = ["BRISQUE", "BRISQUE_WEIGHTS", "CNNIQA", "CNNIQA_WEIGHTS", "brisque", "cnniqa"]
+__all__ = ["BRISQUE", "BRISQUE_WEIGHTS", "CNNIQA_KONIQ_WEIGHTS", "KonIQCNNIQA", "brisque", "cnniqa_koniq"]
 
 # pyiqa 0.1.16's own weight store (``pyiqa.archs.arch_util.get_url_from_name``)
 _PYIQA_STORE = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main"
@@ -45,7 +51,7 @@ BRISQUE_WEIGHTS = WeightFile(
     description="BRISQUE support-vector regressor trained on LIVE, as packaged by pyiqa",
 )
 
-CNNIQA_WEIGHTS = WeightFile(
+CNNIQA_KONIQ_WEIGHTS = WeightFile(
     path="pyiqa/CNNIQA_koniq10k-e6f14c91.pth",
     url=f"{_PYIQA_STORE}/CNNIQA_koniq10k-e6f14c91.pth",
     hash_prefix="e6f14c91",
@@ -150,12 +156,15 @@ def brisque(image, *, weights=None, source=None):
                   min_side=BRISQUE_MIN_SIDE, source=source)
 
 
-def cnniqa(image, *, weights=None, source=None):
-    """CNNIQA, a convolutional no-reference quality predictor (higher is better).
+def cnniqa_koniq(image, *, weights=None, source=None):
+    """pyiqa's KonIQ-10k CNNIQA, a convolutional no-reference quality predictor (higher is better).
 
     pyiqa's ``cnniqa`` metric: one 7x7 convolution layer over the whole RGB
     image, max and min global pooling, and three fully connected layers,
-    trained on KonIQ-10k. Scores lie roughly in [0, 1].
+    trained on KonIQ-10k. Scores lie roughly in [0, 1], higher is better.
+    This is not the LIVE-trained model of Kang et al. (lower is better, LIVE
+    DMOS units) that the MMDF paper reports; see
+    `mmdf_bench.metrics.cnniqa_live`.
 
     Parameters
     ----------
@@ -190,7 +199,7 @@ def cnniqa(image, *, weights=None, source=None):
     .. [3] C. Chen and J. Mo, "IQA-PyTorch: PyTorch toolbox for image quality
            assessment", https://github.com/chaofengc/IQA-PyTorch, 2022.
     """
-    return _score("cnniqa", CNNIQA_WEIGHTS, image, weights=weights,
+    return _score("cnniqa", CNNIQA_KONIQ_WEIGHTS, image, weights=weights,
                   min_side=CNNIQA_MIN_SIDE, source=source)
 
 
@@ -224,6 +233,7 @@ class BRISQUE(_PyiqaMetric):
     name = "brisque"
     tasks = ("fusion", "deblur")
     higher_is_better = False
+    value_range = "about 0..100 (may leave it)"
     summary = "BRISQUE no-reference quality (pyiqa, LIVE-trained SVR; lower is better)"
     citation = (
         "A. Mittal, A. K. Moorthy, A. C. Bovik. No-reference image quality assessment in the "
@@ -233,16 +243,21 @@ class BRISQUE(_PyiqaMetric):
     _function = staticmethod(brisque)
 
 
-class CNNIQA(_PyiqaMetric):
-    """CNNIQA no-reference quality of the output (higher is better); see `cnniqa`."""
+class KonIQCNNIQA(_PyiqaMetric):
+    """pyiqa's KonIQ-10k CNNIQA quality of the output (higher is better); see `cnniqa_koniq`."""
 
-    name = "cnniqa"
+    name = "cnniqa-koniq"
     tasks = ("fusion", "deblur")
     higher_is_better = True
-    summary = "CNNIQA no-reference quality (pyiqa, KonIQ-10k weights; higher is better)"
+    value_range = "about 0..1"
+    summary = (
+        "CNNIQA architecture with pyiqa's KonIQ-10k weights (not the paper's LIVE-trained "
+        "CNNIQA: another scale, not comparable with its values)"
+    )
     citation = (
         "L. Kang, P. Ye, Y. Li, D. Doermann. Convolutional neural networks for no-reference "
-        "image quality assessment. CVPR 2014, 1733-1740."
+        "image quality assessment. CVPR 2014, 1733-1740; weights: pyiqa, trained on KonIQ-10k "
+        "(Hosu et al., IEEE TIP 29, 2020)."
     )
-    weight_files = (CNNIQA_WEIGHTS,)
-    _function = staticmethod(cnniqa)
+    weight_files = (CNNIQA_KONIQ_WEIGHTS,)
+    _function = staticmethod(cnniqa_koniq)
