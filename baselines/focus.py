@@ -22,7 +22,7 @@ import numpy as np
 
 from mmdf_bench.baselines.focus_measures import FAMILIES, FOCUS_MEASURES, HIGHER_IS_SHARPER
 from mmdf_bench.errors import InvalidInputError, MmdfBenchError, UnknownNameError
-from mmdf_bench.tasks.focus import OUT_OF_FOCUS, FocusMethod, FocusPrediction
+from mmdf_bench.tasks.focus import OUT_OF_FOCUS, FocusMethod, FocusPrediction, patch_samples
 
 __all__ = ["ENTRY_POINTS", "FocusMeasureClassifier", "NotFittedError", "SVMFocusClassifier", "focus_scores"]
 
@@ -90,6 +90,7 @@ def focus_scores(samples, operators):
     ----------
     samples : iterable of FocusSample
         May be lazy; each sample is loaded once and only its scores are kept.
+        z-stack samples (`FocusStackSample`) are skipped.
     operators : sequence of str
         Names in `FOCUS_MEASURES`.
 
@@ -100,7 +101,7 @@ def focus_scores(samples, operators):
     """
     functions = [FOCUS_MEASURES[name] for name in operators]
     scores, labels = [], []
-    for sample in samples:
+    for sample in patch_samples(samples):
         scores.append([function(sample.patch) for function in functions])
         labels.append(int(sample.label))
     return np.asarray(scores, dtype=np.float64).reshape(len(labels), len(functions)), np.asarray(labels)
@@ -241,6 +242,18 @@ class FocusMeasureClassifier(FocusMethod):
         if self._scaler is None:
             raise NotFittedError(f"{self.name}: call fit(train_samples) before predict; the decision "
                                  "threshold of the operator is calibrated on the train split")
+
+    def focus_score(self, image):
+        """The raw operator on the whole image (signed so that larger is sharper).
+
+        Autofocus compares planes of one stack, so it needs no calibrated
+        threshold: this works before `fit` and is what an autofocus built
+        on the operator would maximise.
+        """
+        score = float(FOCUS_MEASURES[self.operator](image))
+        if np.isnan(score):
+            raise InvalidInputError(f"{self.name}: the operator returned NaN on this image")
+        return score if self.higher_is_sharper else -score
 
     def predict(self, patch):
         """Return P(out of focus) of one patch from its operator score."""

@@ -56,7 +56,7 @@ from mmdf_bench.data.synthetic_zstack import LEVEL_SPACING
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.focus_map import certainty_weighted_mean, level_certainty
 from mmdf_bench.images import to_gray, validate_image
-from mmdf_bench.tasks.focus import IN_FOCUS, FocusMethod, FocusPrediction
+from mmdf_bench.tasks.focus import IN_FOCUS, FocusMethod, FocusPrediction, patch_samples
 from mmdf_bench.training import TrainableMethod
 
 YANG_CITATION = (
@@ -281,7 +281,7 @@ def _labelled_levels(samples, rng, size, num_levels, *, artefact_level):
     or are dropped when it is None.
     """
     patches, levels, labels, artefacts = [], [], [], []
-    for sample in samples:
+    for sample in patch_samples(samples):
         level = sample.level
         unlevelled = level is None and not (sample.label == IN_FOCUS and not sample.is_artefact)
         if level is None:
@@ -338,7 +338,7 @@ class YangSyntheticFocusCNN(_FocusCNN):
     }
 
     def training_set(self, train_samples, *, rng):
-        sharp = [_grey_crop(sample, rng, self.patch_size) for sample in train_samples
+        sharp = [_grey_crop(sample, rng, self.patch_size) for sample in patch_samples(train_samples)
                  if sample.label == IN_FOCUS and not sample.is_artefact and sample.level in (None, 0)]
         if not sharp:
             raise InvalidInputError(f"{self.name}: the train split has no in-focus patch to defocus")

@@ -277,7 +277,17 @@ def _decision(output):
     return int(output.label)
 
 
-class Accuracy(Metric):
+class _DecisionMetric(Metric):
+    """Scores the binary decision on a labelled patch (z-stack samples have none)."""
+
+    def applies_to(self, sample):
+        return getattr(sample, "label", None) is not None
+
+    def applies_to_output(self, output):
+        return getattr(output, "probability", None) is not None
+
+
+class Accuracy(_DecisionMetric):
     """Accuracy of the in-focus / out-of-focus decision."""
 
     name = "accuracy"
@@ -294,7 +304,7 @@ class Accuracy(Metric):
         return float(_decision(output) == sample.label)
 
 
-class BalancedAccuracy(Metric):
+class BalancedAccuracy(_DecisionMetric):
     """Balanced accuracy, pooled from per-sample confusion counts."""
 
     name = "balanced-accuracy"
@@ -317,7 +327,7 @@ class BalancedAccuracy(Metric):
         return balanced_accuracy_from_counts(sums["tp"], sums["fn"], sums["tn"], sums["fp"])
 
 
-class F1(Metric):
+class F1(_DecisionMetric):
     """F1 score of the out-of-focus class, pooled from per-sample confusion counts."""
 
     name = "f1"

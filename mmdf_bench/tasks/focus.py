@@ -4,10 +4,20 @@ A sample is one patch with a binary label (0 in focus, 1 out of focus), an
 optional defocus level (0 = in focus, larger = farther) and the specimen it
 came from; splits are made by specimen, never by patch. A method returns
 P(out of focus) and, if it knows levels, a distribution over them.
+
+Datasets made of real z-stacks also hold one `FocusStackSample` per field:
+the whole planes of the field with their z in micrometres. On those, every
+method scores each plane with its `FocusMethod.focus_score`, the plane with
+the highest score is the method's autofocus choice (`AutofocusPrediction`),
+and the autofocus metrics (`mmdf_bench.metrics.autofocus`) measure how far
+it lies from the true focus, in micrometres. That is what a microscope's
+autofocus needs, and it is meaningful for every focus method: classifiers
+rank planes by their in-focus probability or level, operators by their raw
+score, which needs no calibrated threshold.
 """
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -85,12 +95,94 @@ class FocusPrediction:
         return int(self.probability >= 0.5)
 
 
+@dataclass
+class FocusStackSample:
+    """One field's z-stack: whole planes at known z, for the autofocus metrics.
+
+    Planes are read one at a time through `read_plane`, so that a stack of
+    large frames never has to be held in memory.
+
+    Parameters
+    ----------
+    sample_id : str
+    z_um : ndarray of float, shape (N,)
+        z of each plane (µm), ascending.
+    focus_z_um : float
+        z of the field's focal plane (µm).
+    read_plane : callable
+        ``read_plane(index) -> image`` (float32 in [0, 1]); picklable, so
+        the sample can travel to worker processes.
+    group : str, optional
+        The field; defaults to `sample_id`.
+    tolerance_um : float
+        A choice within this distance of focus counts as a success.
+    metadata : dict
+    source : str, optional
+        The stack's folder or files, for error messages.
+    """
+
+    sample_id: str
+    z_um: np.ndarray
+    focus_z_um: float
+    read_plane: Callable
+    group: str = None
+    tolerance_um: float = 1.0
+    metadata: dict = field(default_factory=dict)
+    source: str = None
+
+    def __post_init__(self):
+        where = self.source or self.sample_id
+        self.z_um = np.asarray(self.z_um, dtype=np.float64)
+        if self.z_um.ndim != 1 or self.z_um.size < 2 or not np.all(np.isfinite(self.z_um)):
+            raise InvalidInputError(f"a z-stack needs at least 2 finite plane positions (µm) in {where}")
+        if np.any(np.diff(self.z_um) <= 0):
+            raise InvalidInputError(f"plane positions must be strictly increasing in {where}")
+        if self.group is None:
+            self.group = self.sample_id
+
+    @property
+    def num_planes(self):
+        return int(self.z_um.size)
+
+    def planes(self):
+        """Yield the planes in z order, one at a time."""
+        for index in range(self.num_planes):
+            yield validate_image(self.read_plane(index), source=f"{self.source or self.sample_id} plane {index}")
+
+
+@dataclass
+class AutofocusPrediction:
+    """A method's focus score of every plane of a z-stack.
+
+    Attributes
+    ----------
+    scores : ndarray of float, shape (N,)
+        `FocusMethod.focus_score` of each plane; larger is closer to focus.
+    z_um : ndarray of float, shape (N,)
+        z of each plane (µm).
+    """
+
+    scores: np.ndarray
+    z_um: np.ndarray
+
+    @property
+    def chosen(self):
+        """Indices of the planes with the highest score (several on an exact tie)."""
+        return np.flatnonzero(self.scores == self.scores.max())
+
+    def errors_um(self, focus_z_um):
+        """Distance (µm) from focus of each chosen plane."""
+        return np.abs(self.z_um[self.chosen] - focus_z_um)
+
+
 class FocusMethod(Method):
     """Base class of focus methods.
 
     Implement `predict` (one patch -> `FocusPrediction`). Classical operators
     calibrate their decision on the train split in `fit`; level-aware methods
-    set `num_levels` and return a level distribution.
+    set `num_levels` and return a level distribution. `focus_score` ranks
+    whole planes for the autofocus metrics; override it when the method has
+    a better per-image score than the default.
     """
 
     task: ClassVar[str] = "focus"
@@ -100,9 +192,74 @@ class FocusMethod(Method):
         """Return a `FocusPrediction` for one patch ``(H, W[, 3])``."""
         raise NotImplementedError
 
+    def focus_score(self, image):
+        """How close to focus a whole image is: larger is closer.
+
+        The autofocus metrics pick, per z-stack, the plane with the highest
+        score, so only the order of the scores of one stack's planes
+        matters. The default asks `predict` about the whole image (so the
+        method must accept images larger than a patch) and returns minus the
+        expected defocus level when the method gives levels, else
+        ``1 - P(out of focus)``.
+
+        Parameters
+        ----------
+        image : ndarray, shape (H, W) or (H, W, 3)
+            A whole plane, float32 in [0, 1].
+
+        Returns
+        -------
+        score : float
+        """
+        prediction = self.predict(image)
+        if not isinstance(prediction, FocusPrediction):
+            return 1.0 - float(prediction)
+        if prediction.levels is not None:
+            levels = np.asarray(prediction.levels, dtype=np.float64)
+            return -float(levels @ np.arange(levels.size))
+        return 1.0 - float(prediction.probability)
+
+
+def patch_samples(samples):
+    """Yield the patch samples of `samples`, skipping z-stack samples.
+
+    Methods that learn from or calibrate on patches iterate their train
+    samples through it: an evaluation-only dataset calibrated on its own
+    (other) specimens also holds z-stack samples.
+    """
+    for sample in samples:
+        if isinstance(sample, FocusStackSample):
+            continue
+        yield sample
+
+
+def focus_score(method, image):
+    """`method.focus_score(image)`, or the default rule for methods without one (duck-typed plugins)."""
+    scorer = getattr(method, "focus_score", None)
+    if scorer is None:
+        return FocusMethod.focus_score(method, image)
+    return scorer(image)
+
+
+def predict_stack(method, sample):
+    """Score every plane of a `FocusStackSample`; return an `AutofocusPrediction`."""
+    where = f"focus score of {getattr(method, 'name', '') or type(method).__name__} on {sample.sample_id}"
+    scores = []
+    for index, plane in enumerate(sample.planes()):
+        score = float(focus_score(method, plane))
+        if not np.isfinite(score):
+            raise InvalidInputError(f"focus score must be finite, got {score} on plane {index} ({where})")
+        scores.append(score)
+    return AutofocusPrediction(np.asarray(scores, dtype=np.float64), sample.z_um.copy())
+
 
 def predict(method, sample):
-    """Run `method` on `sample` and check the prediction is a usable probability."""
+    """Run `method` on `sample` and check the prediction is a usable probability.
+
+    A `FocusStackSample` is scored plane by plane instead (`predict_stack`).
+    """
+    if isinstance(sample, FocusStackSample):
+        return predict_stack(method, sample)
     prediction = method.predict(sample.patch)
     where = f"prediction of {method.name or type(method).__name__} on {sample.sample_id}"
     if not isinstance(prediction, FocusPrediction):
@@ -126,13 +283,20 @@ def save_output(prediction, path):
 
     path = Path(f"{path}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"probability_out_of_focus": prediction.probability,
-              "levels": None if prediction.levels is None else [float(v) for v in prediction.levels]}
+    if isinstance(prediction, AutofocusPrediction):
+        record = {"z_um": [float(v) for v in prediction.z_um],
+                  "focus_scores": [float(v) for v in prediction.scores],
+                  "chosen_z_um": [float(prediction.z_um[k]) for k in prediction.chosen]}
+    else:
+        record = {"probability_out_of_focus": prediction.probability,
+                  "levels": None if prediction.levels is None else [float(v) for v in prediction.levels]}
     path.write_text(json.dumps(record))
 
 
 def describe_sample(sample):
     """Per-sample facts the runner keeps in ``samples.csv`` (for subset break-downs)."""
+    if isinstance(sample, FocusStackSample):
+        return {"subset": "clean", "label": "", "level": ""}
     return {"subset": sample.subset, "label": sample.label,
             "level": "" if sample.level is None else int(sample.level)}
 
