@@ -79,6 +79,7 @@ class AutofocusError(_AutofocusMetric):
 
     name = "autofocus-error"
     higher_is_better = False
+    value_range = "µm, 0 = the true focal plane"
     summary = ("µm between the true focus and the plane a method rates closest to focus, per "
                "z-stack (CI over fields)")
     citation = ("Groen, Young & Ligthart (1985), A comparison of different focus functions for use "
@@ -93,6 +94,7 @@ class AutofocusSuccess(_AutofocusMetric):
 
     name = "autofocus-success"
     higher_is_better = True
+    value_range = "0..1"
     summary = "fraction of z-stacks whose chosen plane lies within the in-focus tolerance of the true focus"
     citation = AutofocusError.citation
 
