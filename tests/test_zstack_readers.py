@@ -1,6 +1,7 @@
 from collections import Counter
 
 import cv2
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
@@ -8,8 +9,8 @@ import tifffile
 from mmdf_bench.data.field_of_view import apply_vignette
 from mmdf_bench.data.patches import grid_positions
 from mmdf_bench.data.synthetic_zstack import SyntheticBrightfieldZStack
+from mmdf_bench.data.z_positions import tiff_z_step, z_from_name
 from mmdf_bench.data.zstack import (
-    ZStackFolder,
     read_tiff_stack,
     read_video_frames,
     read_zstack_folder,
@@ -17,6 +18,7 @@ from mmdf_bench.data.zstack import (
     variance_of_laplacian,
     write_stack,
 )
+from mmdf_bench.data.zstack_folder import FOCUS_RULE, ZStackFolder, band_pass_energy
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.tasks.focus import FocusSample
 
@@ -126,43 +128,94 @@ def test_grid_positions_closed_form():
 
 @pytest.fixture
 def zstack_root(tmp_path, specimen_stack):
-    # Two stacks with a dark surround: one folder (in focus at plane 2, found by
-    # the focus measure) and one TIFF (in focus at plane 1, stated in focus.csv
-    # although plane 0 is sharper, to show that the table wins).
+    # Two stacks with a dark surround, planes 6 µm apart (the synthetic level spacing):
+    # a folder whose file names carry z (focus found by the band-pass rule), and a TIFF
+    # whose ImageJ metadata gives the z step (focus at page 1, stated in focus.csv
+    # although page 0 is sharper, to show that the table wins).
     center, radius = (84.5, 84.5), 84.0
     vignetted = np.stack([apply_vignette(plane, center=center, radius=radius, edge_width=2.0, falloff=0.1,
                                          surround=0.02) for plane in specimen_stack])
-    write_stack(vignetted[[3, 1, 0, 2, 5]], tmp_path / "alpha")
+    alpha = tmp_path / "alpha"
+    alpha.mkdir()
+    for level, z in [(3, -18.0), (1, -6.0), (0, 0.0), (2, 12.0), (5, 30.0)]:
+        iio.imwrite(alpha / f"cells_z{z:+05.1f}um.png", np.round(vignetted[level] * 255).astype(np.uint8))
     tifffile.imwrite(tmp_path / "beta.tif", np.round(vignetted[[0, 2, 4]] * 255).astype(np.uint8),
-                     photometric="rgb")
+                     imagej=True, metadata={"spacing": 6.0, "unit": "micron", "axes": "ZYXS"})
     (tmp_path / "focus.csv").write_text("stack,in_focus_plane\nbeta,1\n")
     (tmp_path / "notes.txt").write_text("ignored")
     return tmp_path
 
 
-def test_zstack_folder_round_trip(zstack_root):
+def test_zstack_folder_labels_in_micrometres(zstack_root):
     dataset = ZStackFolder(root=zstack_root)
-    assert dataset.name == "zstack-folder" and dataset.task == "focus"
-    assert dataset.sample_ids("train") == []
+    assert dataset.name == "zstack-folder" and dataset.task == "focus" and dataset.realism == "real"
+    assert dataset.sample_ids("train") == [] and dataset.sample_ids("validation") == []
     ids = dataset.sample_ids("test")
+    assert ids[:2] == ["alpha-stack", "beta-stack"]
+    fields = dataset.fields()
+    np.testing.assert_array_equal(fields["alpha"].z_um, [-18.0, -6.0, 0.0, 12.0, 30.0])
+    np.testing.assert_array_equal(fields["beta"].z_um, [0.0, 6.0, 12.0])
+    # alpha: the band-pass rule finds the sharp plane; beta: focus.csv wins
+    assert fields["alpha"].focus_z_um == 0.0 and fields["beta"].focus_z_um == 6.0
     assert dataset.in_focus_plane("alpha") == 2 and dataset.in_focus_plane("beta") == 1
-    samples = [dataset.load(sample_id) for sample_id in ids]
+    samples = [dataset.load(sample_id) for sample_id in ids[2:]]
     assert all(isinstance(sample, FocusSample) for sample in samples)
-    per_stack = Counter(sample.group for sample in samples)
     # A 170-pixel frame with a radius-84 field holds exactly one 84-pixel grid
     # window inside the (slightly shrunk) field: 5 + 3 planes of it.
-    assert per_stack == {"alpha": 5, "beta": 3}
+    assert Counter(sample.group for sample in samples) == {"alpha": 5, "beta": 3}
     for sample in samples:
-        plane, in_focus = sample.metadata["plane"], sample.metadata["in_focus_plane"]
-        assert sample.level == min(abs(plane - in_focus), 10)
-        assert sample.label == int(sample.level >= 1)
-        assert sample.patch.shape == (84, 84, 3)
-        # Inside the field: no dark surround in the patch.
-        assert sample.patch.mean() > 0.2
-    levels = sorted(sample.level for sample in samples if sample.group == "alpha")
-    assert levels == [0, 1, 1, 2, 2]
+        assert sample.patch.shape == (84, 84, 3) and sample.patch.mean() > 0.2  # inside the field
+    # 5 µm per level, in focus within 1 µm: 6 µm -> 1, 12 -> 2, 18 -> 4, 30 -> 6
+    assert sorted(s.level for s in samples if s.group == "alpha") == [0, 1, 2, 4, 6]
+    assert sorted(s.level for s in samples if s.group == "beta") == [0, 1, 1]
+    assert all(sample.label == int(sample.level >= 1) for sample in samples)
+    stack = dataset.load("beta-stack")
+    assert stack.focus_z_um == 6.0 and stack.group == "beta" and stack.num_planes == 3
+    description = dataset.describe()
+    assert description["fields"]["alpha"]["focus_rule"] == FOCUS_RULE
+    assert "focus_rule" not in description["fields"]["beta"]
+    assert description["notes"] == [f"in-focus plane chosen by rule (no measured focus): {FOCUS_RULE}"]
     with pytest.raises(InvalidInputError):
-        dataset.load("alpha-z099-y0x0")
+        dataset.load("alpha-z+099.000um-y0x0")
+
+
+def test_zstack_folder_z_step_option_and_table(tmp_path, specimen_stack):
+    write_stack(specimen_stack[[2, 0, 1]], tmp_path / "gamma")
+    with pytest.raises(InvalidInputError, match="no z positions for stack 'gamma'.*z_step_um"):
+        ZStackFolder(root=tmp_path).sample_ids("test")
+    # options may arrive as text from the command line
+    np.testing.assert_array_equal(ZStackFolder(root=tmp_path, z_step_um="2.5").fields()["gamma"].z_um,
+                                  [0.0, 2.5, 5.0])
+    with pytest.raises(InvalidInputError, match="z_step_um must be a positive number"):
+        ZStackFolder(root=tmp_path, z_step_um="-1")
+    (tmp_path / "focus.csv").write_text("stack,z_step_um,in_focus_z_um\ngamma,4,4.5\n")
+    dataset = ZStackFolder(root=tmp_path, z_step_um=2.5)
+    field = dataset.fields()["gamma"]
+    np.testing.assert_array_equal(field.z_um, [0.0, 4.0, 8.0])
+    assert field.focus_z_um == 4.5 and field.metadata["z_source"] == "focus.csv z_step_um"
+
+
+def test_z_positions_from_names_and_tiff_metadata(tmp_path):
+    assert z_from_name("s1_z-0.5um.png") == -0.5 and z_from_name("cells_z=3micron.tif") == 3.0
+    assert z_from_name("zebrafish_12um.png") is None and z_from_name("z1um_z2um.png") is None
+    data = np.zeros((3, 8, 8), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "ij.tif", data, imagej=True, metadata={"spacing": 0.5, "unit": "micron"})
+    tifffile.imwrite(tmp_path / "ome.tif", data, ome=True, metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0,
+                                                                      "PhysicalSizeZUnit": "nm"})
+    tifffile.imwrite(tmp_path / "plain.tif", data)
+    assert tiff_z_step(tmp_path / "ij.tif") == 0.5
+    assert tiff_z_step(tmp_path / "ome.tif") == pytest.approx(0.002)
+    assert tiff_z_step(tmp_path / "plain.tif") is None
+    tifffile.imwrite(tmp_path / "bad.tif", data, imagej=True, metadata={"spacing": 1.0, "unit": "pixel"})
+    with pytest.raises(InvalidInputError, match="bad.tif: ImageJ spacing is in 'pixel'"):
+        tiff_z_step(tmp_path / "bad.tif")
+
+
+def test_band_pass_rule_prefers_the_sharp_plane(specimen_stack):
+    energies = [band_pass_energy(plane) for plane in specimen_stack[:4]]
+    assert energies == sorted(energies, reverse=True)
+    # exposure does not change it
+    assert band_pass_energy(specimen_stack[0] * 0.5) == pytest.approx(energies[0], rel=1e-4)
 
 
 def test_zstack_folder_errors(tmp_path, zstack_root):
@@ -178,4 +231,7 @@ def test_zstack_folder_errors(tmp_path, zstack_root):
         ZStackFolder(root=zstack_root).sample_ids("test")
     (zstack_root / "focus.csv").write_text("name,plane\nbeta,1\n")
     with pytest.raises(InvalidInputError, match="in_focus_plane"):
+        ZStackFolder(root=zstack_root).sample_ids("test")
+    (zstack_root / "focus.csv").write_text("stack,in_focus_z_um\nbeta,near\n")
+    with pytest.raises(InvalidInputError, match="focus.csv, line 2: in_focus_z_um must be a number"):
         ZStackFolder(root=zstack_root).sample_ids("test")

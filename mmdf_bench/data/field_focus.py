@@ -43,7 +43,7 @@ from mmdf_bench.data.patches import grid_positions
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray
 
-__all__ = ["FieldFocusDataset", "MIN_CONTRAST", "PLANE_CACHE", "patch_contrast"]
+__all__ = ["FieldFocusDataset", "MIN_CONTRAST", "PLANE_CACHE", "option_number", "patch_contrast"]
 
 #: Smallest luminance spread (1st-99th percentile, after a 1-pixel Gaussian)
 #: of a patch of the in-focus plane: 0.03 is 8 grey levels of an 8-bit image,
@@ -78,6 +78,18 @@ def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA):
     return np.array([high - low for low, high in values], dtype=np.float64).reshape(len(values))
 
 
+def option_number(value, option, dataset, *, positive=False):
+    """A numeric dataset option (given as a number or as text on the command line), checked."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{dataset}: {option} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (positive and number == 0):
+        kind = "positive" if positive else "non-negative"
+        raise InvalidInputError(f"{dataset}: {option} must be a {kind} number, got {value!r}")
+    return number
+
+
 def _order_key(*parts):
     return hashlib.sha256("/".join(str(part) for part in parts).encode()).hexdigest()
 
@@ -108,14 +120,14 @@ class FieldFocusDataset(Dataset):
     def __init__(self, *, root=None, seed=0, patch_size=84, min_contrast=MIN_CONTRAST, tolerance_um=None,
                  level_step_um=DEFAULT_STEP_UM):
         super().__init__(root=root, seed=seed)
-        if int(patch_size) != patch_size or patch_size < 8:
+        size = option_number(patch_size, "patch_size", self.name)
+        if int(size) != size or size < 8:
             raise InvalidInputError(f"{self.name}: patch_size must be an integer of at least 8, got {patch_size}")
-        if not min_contrast >= 0:
-            raise InvalidInputError(f"{self.name}: min_contrast must be non-negative, got {min_contrast}")
-        self.patch_size = int(patch_size)
-        self.min_contrast = float(min_contrast)
-        self.tolerance_um = float(self.in_focus_tolerance_um if tolerance_um is None else tolerance_um)
-        self.level_step_um = float(level_step_um)
+        self.patch_size = int(size)
+        self.min_contrast = option_number(min_contrast, "min_contrast", self.name)
+        self.tolerance_um = option_number(self.in_focus_tolerance_um if tolerance_um is None else tolerance_um,
+                                          "tolerance_um", self.name)
+        self.level_step_um = option_number(level_step_um, "level_step_um", self.name, positive=True)
         describe_bins(tolerance_um=self.tolerance_um, step_um=self.level_step_um)  # checks both
         self._fields = None
         self._positions = {}

@@ -13,7 +13,9 @@ file names and z values only and reads a plane when asked.
 
 import csv
 import math
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -109,14 +111,23 @@ class FieldStack:
         if plane.page is None:
             image = read_image(plane.path)
         else:
-            from mmdf_bench.data.folder import read_tiff_stack
             from mmdf_bench.images import validate_image
 
-            pages = read_tiff_stack(plane.path)
+            status = os.stat(plane.path)
+            pages = _tiff_pages(str(plane.path), status.st_size, status.st_mtime_ns)
             if not 0 <= plane.page < len(pages):
                 raise InvalidInputError(f"{plane.path} has no page {plane.page}")
             image = validate_image(pages[plane.page], source=plane.describe())
         return to_gray(image) if self.grey and image.ndim == 3 else image
+
+
+@lru_cache(maxsize=2)
+def _tiff_pages(path, size, mtime_ns):
+    # a plane is read page by page, but decoding the file once serves all its pages;
+    # size and mtime are in the key so that an edited file is read again
+    from mmdf_bench.data.folder import read_tiff_stack
+
+    return tuple(read_tiff_stack(path))
 
 
 def read_manifest(path, *, required, dataset):
