@@ -3,7 +3,11 @@
 The runner's long table (one row per dataset, method, sample and metric) is
 reduced here to one row per (dataset, metric, method) holding the metric
 value, its bootstrap confidence interval, the rank, and whether the method
-can be told apart from the best one. Most metrics are means of per-sample
+can be told apart from the best one, all computed on the samples every
+ranked method scored (`mmdf_bench.ranking`), and what the method was given
+(its ``information``: oracle inputs, training data, pretrained weights,
+profile, known deviations). Oracle rows (upper bounds) are shown, never
+ranked. Most metrics are means of per-sample
 scores; metrics that are not (balanced accuracy, F1) arrive as per-sample
 components (rows ``"<metric>:<component>"``) and are pooled through their
 aggregator. When the samples come in subsets (clean and artefact patches),
@@ -17,7 +21,6 @@ References
        Chapman & Hall, 1993.
 """
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,19 +29,19 @@ import pandas as pd
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.leaderboard_render import to_markdown, write_leaderboard
 from mmdf_bench.baseline_gain import GAIN_COLUMNS, gains_over_baseline
-from mmdf_bench.stats import (bootstrap_mean, bootstrap_statistic, paired_difference,
-                              paired_statistic_difference)
+from mmdf_bench.ranking import MIN_COVERAGE, rank_table
 
-__all__ = ["Leaderboard", "build_leaderboard", "subset_dataset_name", "to_markdown",
-           "write_leaderboard"]
+__all__ = ["Leaderboard", "build_leaderboard", "method_information", "subset_dataset_name",
+           "to_markdown", "write_leaderboard"]
 
 SCORE_COLUMNS = ("dataset", "method", "sample_id", "group", "metric", "value")
 FAILURE_COLUMNS = ("dataset", "method", "sample_id", "stage", "error")
 SECONDS_COLUMNS = ("dataset", "method", "sample_id", "seconds")
 SAMPLE_COLUMNS = ("dataset", "sample_id", "subset")
 ROW_COLUMNS = (
-    "dataset", "metric", "method", "n", "n_groups", "mean", "ci_low", "ci_high", "ci_method",
-    "rank", "best", "tied_with_best", "diff_to_best_low", "diff_to_best_high", "higher_is_better",
+    "dataset", "metric", "method", "n", "n_groups", "n_scored", "n_samples", "status", "mean",
+    "ci_low", "ci_high", "ci_method", "rank", "best", "tied_with_best", "diff_to_best_low",
+    "diff_to_best_high", "higher_is_better", "upper_bound", "information",
 )
 UNDEFINED_COLUMNS = ("dataset", "metric", "method", "n", "n_groups", "value")
 _KEY = ["dataset", "method", "sample_id", "metric"]
@@ -57,11 +60,19 @@ class Leaderboard:
     rows : pandas.DataFrame
         One row per (dataset, metric, method); columns `ROW_COLUMNS`. ``mean``
         holds the metric value (the mean of per-sample scores, or the pooled
-        value of a component metric); ``n`` counts samples, ``n_groups`` the
-        resampled groups; ``rank`` 1 is best (ties share the lowest rank);
+        value of a component metric) on the table's common set of samples
+        (see `mmdf_bench.ranking`); ``n`` counts those samples, ``n_groups``
+        their resampled groups, ``n_scored`` the samples the method scored,
+        ``n_samples`` the samples of the table; ``status`` is ``complete``
+        or ``incomplete (k of n)``; ``rank`` 1 is best (ties share the lowest
+        rank; missing for upper bounds and methods not ranked);
         ``diff_to_best_*`` bound the paired difference ``method - best`` (NaN
-        for the best itself and when fewer than two samples are shared).
-        Subset tables appear as datasets named by `subset_dataset_name`.
+        for the best itself and when fewer than two samples are shared);
+        ``ci_method`` is ``BCa``, ``percentile``, ``Wilson`` (a proportion
+        of 0 or 1, `mmdf_bench.proportions`), ``degenerate`` or ``none``;
+        ``upper_bound`` marks oracle rows; ``information`` says what the
+        method was given and how it was made. Subset tables appear as
+        datasets named by `subset_dataset_name`.
     unavailable : dict
         Metric name -> reason it could not be computed here.
     failures : pandas.DataFrame
@@ -105,6 +116,14 @@ class Leaderboard:
     undefined: pd.DataFrame = field(default_factory=lambda: _empty(UNDEFINED_COLUMNS))
     samples: pd.DataFrame = field(default_factory=lambda: _empty(SAMPLE_COLUMNS))
     gains: pd.DataFrame = field(default_factory=lambda: _empty(GAIN_COLUMNS))
+
+
+def method_information(methods, method, dataset):
+    """The information text of `method` on `dataset` from a ``methods`` description ('' if none)."""
+    information = methods.get(method, {}).get("information", "")
+    if isinstance(information, dict):
+        information = information.get(dataset, "")
+    return str(information or "")
 
 
 def subset_dataset_name(dataset, subset):
@@ -191,81 +210,6 @@ def _split_scores(scores, metrics, aggregators):
     return frame.loc[finite].reset_index(drop=True), bad_rows.reset_index(drop=True)
 
 
-def _as_statistic(components, aggregate):
-    """A metric's ``aggregate(dict of sums, count)`` as a ``statistic(sums (..., k), counts)``."""
-    def statistic(sums, counts):
-        return aggregate({name: sums[..., i] for i, name in enumerate(components)}, counts)
-
-    return statistic
-
-
-def _method_tables(block, components):
-    """Method -> per-sample component values (sample_id x components), complete rows only."""
-    if components is None:
-        block = block.assign(component="value")
-        components = ("value",)
-    tables = {}
-    for method, rows in block.groupby("method", sort=True):
-        wide = rows.pivot(index="sample_id", columns="component", values="value")
-        tables[method] = wide.reindex(columns=list(components)).dropna()
-    return tables
-
-
-def _rank_block(block, higher_is_better, options, aggregator=None):
-    """Rows of one (dataset, metric): CI per method, ranks, ties with the best.
-
-    Returns the ranked rows and the (method, n, n_groups, value) of methods
-    whose value is undefined on these samples.
-    """
-    components, aggregate = aggregator if aggregator else (None, None)
-    tables = _method_tables(block, components)
-    group = block.groupby("sample_id")["group"].first()
-    statistic = _as_statistic(components, aggregate) if aggregator else None
-
-    def interval(table):
-        if statistic is None:
-            return bootstrap_mean(table["value"], groups=group[table.index], **options)
-        return bootstrap_statistic(table.to_numpy(), statistic=statistic,
-                                   groups=group[table.index], **options)
-
-    def difference(table, best_table):
-        shared = table.index.intersection(best_table.index)
-        a, b = table.loc[shared], best_table.loc[shared]
-        if statistic is None:
-            return paired_difference(a["value"], b["value"], groups=group[shared], **options)
-        return paired_statistic_difference(a.to_numpy(), b.to_numpy(), statistic=statistic,
-                                           groups=group[shared], **options)
-
-    records, undefined = {}, []
-    for method, table in tables.items():
-        result = interval(table)
-        if not math.isfinite(result.estimate):
-            undefined.append({"method": method, "n": len(table), "n_groups": result.n,
-                              "value": result.estimate})
-            continue
-        records[method] = {
-            "n": len(table), "n_groups": result.n, "mean": result.estimate,
-            "ci_low": result.low, "ci_high": result.high, "ci_method": result.method,
-        }
-    if not records:
-        return [], undefined
-    means = pd.Series({method: record["mean"] for method, record in records.items()})
-    ranks = means.rank(ascending=not higher_is_better, method="min").astype(int)
-    best = min(ranks.index[ranks == 1])  # the reference when several share rank 1
-    for method, record in records.items():
-        record.update(rank=int(ranks[method]), best=bool(ranks[method] == 1),
-                      tied_with_best=False, diff_to_best_low=math.nan,
-                      diff_to_best_high=math.nan)
-        if method == best:
-            continue
-        # Fewer than two shared units, or an undefined difference, give NaN
-        # bounds, hence "not tied".
-        result = difference(tables[method], tables[best])
-        record.update(tied_with_best=result.contains(0.0),
-                      diff_to_best_low=result.low, diff_to_best_high=result.high)
-    return [{"method": method, **record} for method, record in records.items()], undefined
-
-
 def _subsets(samples, datasets):
     """Sample table of datasets with more than one subset, and their table names in order."""
     if samples is None or len(samples) == 0 or "subset" not in samples.columns:
@@ -297,7 +241,8 @@ def _restrict(frame, samples, subsets):
 
 def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_metrics=(),
                       confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None,
-                      aggregators=None, samples=None, baseline=None, gain_metrics=()):
+                      aggregators=None, samples=None, baseline=None, gain_metrics=(),
+                      methods=None, min_coverage=MIN_COVERAGE):
     """Aggregate per-sample scores into a ranked leaderboard.
 
     Parameters
@@ -310,7 +255,8 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
         ``"<metric>:<component>"``.
     metrics : dict
         Metric name -> dict with ``higher_is_better`` (bool), ``available``
-        (bool), ``reason`` (str or None) and ``summary`` (str). Component
+        (bool), ``reason`` (str or None), ``summary`` (str) and optionally
+        ``proportion`` (bool, per-sample values are 0/1 counts). Component
         metrics are described under their own name.
     failures : pandas.DataFrame, optional
         Columns dataset, method, sample_id, stage, error.
@@ -339,6 +285,13 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
         Method every other one is compared with on `gain_metrics` (paired
         bootstrap, see `mmdf_bench.baseline_gain`).
     gain_metrics : tuple of str
+    methods : dict, optional
+        Method name -> ``{"upper_bound": bool, "information": ...}``, where
+        ``information`` is a string or ``{dataset: string}`` (as the runner
+        records it in the manifest). Upper bounds are shown, never ranked.
+    min_coverage : float, optional
+        Fraction of a table's samples a method must have scored to be
+        ranked (see `mmdf_bench.ranking`).
 
     Returns
     -------
@@ -346,9 +299,10 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
 
     Notes
     -----
-    A method is *tied with the best* when the paired bootstrap interval of
-    its difference to the best method, over the samples both have, contains
-    0. Non-finite scores are not aggregated: they become failure rows with
+    Ranks, the best method and ties are decided on the table's common set:
+    the samples that every ranked method scored. A method is *tied with the
+    best* when the paired bootstrap interval of its difference to the best
+    method on those samples contains 0. Non-finite scores are not aggregated: they become failure rows with
     stage ``"score"``; a sample missing any component of a pooled metric is
     left out of that metric. A metric value that is undefined on a table's
     samples (NaN or infinite, e.g. balanced accuracy of a one-class subset)
@@ -365,14 +319,22 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     frame = _restrict(frame, sample_table, subsets)
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
 
+    methods = dict(methods or {})
+    upper_bounds = {name for name, info in methods.items() if info.get("upper_bound")}
+
     records, undefined = [], []
     for (dataset, metric), block in frame.groupby(["dataset", "base"], sort=True):
         higher = bool(metrics[metric].get("higher_is_better", True))
-        ranked, missing = _rank_block(block, higher, options, aggregators.get(metric))
-        records += [{"dataset": dataset, "metric": metric, **record, "higher_is_better": higher}
+        ranked, missing = rank_table(block, higher, options, aggregators.get(metric),
+                                     upper_bounds=upper_bounds, min_coverage=min_coverage,
+                                     proportion=bool(metrics[metric].get("proportion", False)))
+        parent = subsets.get(dataset, {}).get("dataset", dataset)
+        records += [{"dataset": dataset, "metric": metric, **record, "higher_is_better": higher,
+                     "information": method_information(methods, record["method"], parent)}
                     for record in ranked]
         undefined += [{"dataset": dataset, "metric": metric, **record} for record in missing]
     rows = pd.DataFrame(records, columns=list(ROW_COLUMNS))
+    rows["rank"] = rows["rank"].astype("Int64")
     rows = rows.sort_values(["dataset", "metric", "rank", "method"], ignore_index=True)
     undefined = pd.DataFrame(undefined, columns=list(UNDEFINED_COLUMNS))
 

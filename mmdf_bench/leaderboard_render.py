@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from mmdf_bench.ranking import MIN_COVERAGE
+
 __all__ = ["to_markdown", "write_leaderboard"]
 
 _ERROR_CHARS = 200
@@ -45,6 +47,8 @@ def _cell(row, decimals):
         value += "†"
     if math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"]):
         value += f" [{row['ci_low']:.{decimals}f}, {row['ci_high']:.{decimals}f}]"
+    if row.get("ci_method") == "Wilson":
+        value += "‡"
     return value
 
 
@@ -88,6 +92,48 @@ def _table_failures(leaderboard, dataset):
                     & failures["sample_id"].astype(str).isin(set(chosen))]
 
 
+def _missing(value):
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _method_notes(method_rows):
+    """``"upper bound"`` and ``"incomplete (k of n)"`` notes of a method's rows in one table."""
+    notes = []
+    if method_rows["upper_bound"].fillna(False).astype(bool).any():
+        notes.append("upper bound")
+    incomplete = method_rows[method_rows["status"].fillna("complete") != "complete"]
+    if len(incomplete):
+        worst = incomplete.sort_values("n_scored").iloc[0]
+        notes.append(str(worst["status"]))
+    return notes
+
+
+_INTERVAL_TEXT = {
+    "BCa": "BCa bootstrap over groups",
+    "percentile": "percentile bootstrap over groups (where BCa is undefined)",
+    "Wilson": ("‡ = Wilson score interval on the effective number of groups (Kish: (sum m)^2 "
+               "/ sum m^2 of the group sizes m) for a proportion of 0 or 1, which no resample "
+               "moves"),
+    "degenerate": "zero width where every resample gives the same value",
+    "none": "none with a single group",
+}
+
+
+def _footer(rows, percent, metric_order):
+    """Per-table notes: the common set the ranks use, and every interval method used."""
+    lines = []
+    ranked = rows[rows["rank"].notna()]
+    if len(ranked) and (ranked["n"] < ranked["n_samples"]).any():
+        parts = [f"`{metric}`: {int(block['n'].max())} of {int(block['n_samples'].max())}"
+                 for metric, block in ranked.groupby("metric", sort=False)
+                 if (block["n"] < block["n_samples"]).any()]
+        lines.append("Ranked on the samples every ranked method scored (" + "; ".join(parts) + ").")
+    parts = [text for method, text in _INTERVAL_TEXT.items() if (rows["ci_method"] == method).any()]
+    if parts:
+        lines.append(f"Intervals ({percent}): " + "; ".join(parts) + ".")
+    return lines
+
+
 def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
     undefined = leaderboard.undefined
     undefined = undefined[undefined["dataset"] == dataset]
@@ -98,11 +144,16 @@ def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
     failures = _table_failures(leaderboard, dataset)
     seconds = leaderboard.seconds
     seconds = seconds[seconds["dataset"] == dataset].set_index("method")["mean_seconds"]
-    primary_rank = rows[rows["metric"] == primary].set_index("method")["rank"]
+    primary_rows = rows[rows["metric"] == primary].set_index("method")
+    upper = set(rows.loc[rows["upper_bound"].fillna(False).astype(bool), "method"])
+
+    def order(method):
+        rank = primary_rows["rank"].get(method)
+        return (method not in upper, math.inf if _missing(rank) else int(rank), str(method))
+
     # a failure without a method (the dataset could not be opened) is no method's row
     failed = {method for method in failures["method"] if _named(method)}
-    methods = sorted(set(rows["method"]) | set(undefined["method"]) | failed,
-                     key=lambda m: (primary_rank.get(m, math.inf), str(m)))
+    methods = sorted(set(rows["method"]) | set(undefined["method"]) | failed, key=order)
 
     cells = {}
     for metric in metric_order:
@@ -110,26 +161,38 @@ def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
         decimals = _decimals(block)
         cells[metric] = {row["method"]: _cell(row, decimals) for _, row in block.iterrows()}
     headers = (["rank", "method"] + [f"{m} {_arrow(leaderboard, m)}" for m in metric_order]
-               + ["n", "s/sample", "failures"])
-    counts = pd.concat([rows[["method", "n"]], undefined[["method", "n"]]])
-    counts = counts.groupby("method")["n"].max()
+               + ["n (groups)", "s/sample", "failures", "information"])
     failure_counts = failures.groupby("method").size()
     table = []
     for method in methods:
-        rank = primary_rank.get(method)
+        mine = rows[rows["method"] == method]
+        rank = primary_rows["rank"].get(method)
+        counted = primary_rows.loc[method] if method in primary_rows.index else (
+            mine.sort_values("n").iloc[-1] if len(mine) else None)
+        if counted is None:
+            spare = undefined[undefined["method"] == method]
+            size = (f"{int(spare['n'].max())} ({int(spare['n_groups'].max())})" if len(spare) else "0")
+        else:
+            size = f"{int(counted['n'])} ({int(counted['n_groups'])})"
+        notes = _method_notes(mine) if len(mine) else []
+        information = mine["information"].dropna()
         table.append(
-            [("–" if rank is None else str(rank)), _escape(method)]
+            [("–" if _missing(rank) else str(int(rank))),
+             ", ".join([_escape(method), *notes])]
             + [cells[m].get(method, "–") for m in metric_order]
-            + [str(counts.get(method, 0)),
-               (f"{seconds[method]:.3g}" if method in seconds.index else "–"),
-               str(int(failure_counts.get(method, 0)))]
+            + [size, (f"{seconds[method]:.3g}" if method in seconds.index else "–"),
+               str(int(failure_counts.get(method, 0))),
+               _escape(information.iloc[0]) if len(information) and information.iloc[0] else "–"]
         )
-    aligns = ["right", "left"] + ["left"] * len(metric_order) + ["right"] * 3
+    aligns = ["right", "left"] + ["left"] * len(metric_order) + ["right"] * 3 + ["left"]
     body = tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True,
                     colalign=aligns)
     sort_note = (f"Sorted by `{primary}`." if primary else
                  "No scores (see the failures below)." if len(failures) else "No scores.")
     text = f"{heading} {dataset}\n\n{sort_note}\n\n{body}\n"
+    footer = _footer(rows, f"{leaderboard.confidence * 100:g}%", metric_order)
+    if footer:
+        text += "\n" + "\n".join(footer) + "\n"
     if len(undefined):
         notes = [f"`{metric}` for {', '.join(f'`{_escape(m)}`' for m in sorted(names, key=str))}"
                  for metric, names in undefined.groupby("metric")["method"]]
@@ -140,11 +203,20 @@ def _dataset_table(leaderboard, dataset, rows, *, heading="##"):
 
 def _legend(leaderboard, percent):
     legend = (
-        f"Cells: mean [{percent} CI], CI = {percent} BCa bootstrap over groups (specimens, "
-        "or samples when ungrouped). ↑ higher is better, ↓ lower is better. "
-        f"**bold** = best; † = not distinguishable from the best ({percent} paired bootstrap "
-        "CI of the difference on shared samples contains 0). n = samples scored; "
-        "s/sample = mean prediction seconds per sample."
+        f"Cells: value [{percent} CI] on the samples every ranked method of the table scored "
+        "(its common set), so that a method failing on hard samples cannot rank above one "
+        "that scored them. CI = BCa bootstrap over groups (independent specimens, or samples "
+        "when ungrouped); each table says which interval methods it used. ↑ higher is better, "
+        f"↓ lower is better. **bold** = best; † = not distinguishable from the best ({percent} "
+        "paired bootstrap CI of the difference on the common set contains 0). n (groups) = "
+        "samples the row is computed on and the independent groups among them. "
+        "`incomplete (k of n)`: the method scored k of the table's n samples (failures or "
+        f"missing scores); below {MIN_COVERAGE:.0%} of them it is not ranked and its value is "
+        "over its own samples. `upper bound`: an oracle given what no method has (e.g. the true "
+        "depth map), never ranked or bolded. information = what the method was given and how "
+        "it was made (oracle inputs, training data and split, pretrained weights, profile, "
+        "known deviations from the published method). s/sample = mean prediction seconds per "
+        "sample."
     )
     if leaderboard.pooled_metrics:
         names = ", ".join(f"`{m}`" for m in leaderboard.pooled_metrics)

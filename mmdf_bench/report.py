@@ -75,10 +75,14 @@ def load_leaderboard(run):
     if path.is_file():
         document = json.loads(path.read_text(encoding="utf-8"))
         rows = _frame(document.get("rows"), ROW_COLUMNS)
-        for column in ("mean", "ci_low", "ci_high", "diff_to_best_low", "diff_to_best_high"):
+        for column in ("mean", "ci_low", "ci_high", "diff_to_best_low", "diff_to_best_high", "rank"):
             rows[column] = pd.to_numeric(rows[column], errors="coerce")
-        for column in ("best", "tied_with_best", "higher_is_better"):
+        for column in ("best", "tied_with_best", "higher_is_better", "upper_bound"):
             rows[column] = rows[column].fillna(False).astype(bool)
+        # runs written before the common set and the information column
+        rows["status"] = rows["status"].fillna("complete")
+        rows["information"] = rows["information"].fillna("")
+        rows["n_groups"] = rows["n_groups"].fillna(rows["n"])
         return Leaderboard(
             rows=rows, unavailable=document.get("unavailable", {}),
             failures=_frame(document.get("failures"), ("dataset", "method", "sample_id",
@@ -100,7 +104,7 @@ def load_leaderboard(run):
         primary_metrics=run.manifest.get("primary_metrics", ()),
         aggregators=aggregators_of([m for m in metrics if metrics[m].get("available", True)]),
         samples=run.sample_facts if len(run.sample_facts) else None,
-        seed=run.manifest.get("seed", 0))
+        seed=run.manifest.get("seed", 0), methods=run.manifest.get("methods", {}))
 
 
 def _escape(text):
@@ -134,8 +138,13 @@ def _ordered(leaderboard, dataset, rows):
         [m for m in leaderboard.metrics if m in present and m != primary] + \
         [m for m in present if m not in leaderboard.metrics and m != primary]
     ranks = rows[rows["metric"] == primary].set_index("method")["rank"]
-    methods = sorted(set(rows["method"]), key=lambda m: (ranks.get(m, math.inf), str(m)))
-    return primary, metrics, methods
+    upper = set(rows.loc[rows["upper_bound"].astype(bool), "method"])
+
+    def order(method):
+        rank = ranks.get(method)
+        return (method not in upper, math.inf if rank is None or pd.isna(rank) else rank, str(method))
+
+    return primary, metrics, sorted(set(rows["method"]), key=order)
 
 
 def _leaderboard_table(leaderboard, dataset, rows):
@@ -148,21 +157,24 @@ def _leaderboard_table(leaderboard, dataset, rows):
                    f"[{percent} CI]</small></th>" for m in metrics)
     lines = [(f'<div class="scroll"><table class="leaderboard" '
               f'data-dataset="{_escape(dataset)}">'),
-             (f"<thead><tr><th>rank</th><th>method</th>{head}<th>n</th><th>s/sample</th></tr>"
-              "</thead><tbody>")]
+             (f"<thead><tr><th>rank</th><th>method</th>{head}<th>n (groups)</th><th>s/sample</th>"
+              "<th>information</th></tr></thead><tbody>")]
     cells = {m: rows[rows["metric"] == m].set_index("method") for m in metrics}
     decimals = {m: _decimals(cells[m]) for m in metrics}
     for method in methods:
         rank = cells[primary]["rank"].get(method) if primary in cells else None
+        mine = rows[rows["method"] == method]
+        notes = (["upper bound"] if mine["upper_bound"].any() else []) + sorted(
+            set(mine.loc[mine["status"] != "complete", "status"]))
         line = [f"<td>{'–' if rank is None or pd.isna(rank) else int(rank)}</td>",
-                f"<td>{_escape(method)}</td>"]
-        count = 0
+                f"<td>{_escape(', '.join([method, *notes]))}</td>"]
+        count = (0, 0)
         for m in metrics:
             if method not in cells[m].index:
                 line.append("<td>–</td>")
                 continue
             row = cells[m].loc[method]
-            count = max(count, int(row["n"]))
+            count = max(count, (int(row["n"]), int(row["n_groups"])))
             css = "best" if row["best"] else "tied" if row["tied_with_best"] else ""
             text = _format(row["mean"], decimals[m])
             if math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"]):
@@ -170,13 +182,16 @@ def _leaderboard_table(leaderboard, dataset, rows):
                          f"{_format(row['ci_high'], decimals[m])}]</small>")
             line.append(f'<td class="{css}">{text}</td>')
         second = seconds.get(method)
-        line += [f"<td>{count}</td>",
-                 f"<td>{'–' if second is None or pd.isna(second) else f'{second:.3g}'}</td>"]
+        information = next((text for text in mine["information"] if text), "–")
+        line += [f"<td>{count[0]} ({count[1]})</td>",
+                 f"<td>{'–' if second is None or pd.isna(second) else f'{second:.3g}'}</td>",
+                 f"<td>{_escape(information)}</td>"]
         lines.append(f"<tr>{''.join(line)}</tr>")
     lines.append("</tbody></table></div>")
     note = (f"<p class='facts'>Sorted by <code>{_escape(primary)}</code>. Green: best; blue: not "
             f"distinguishable from the best ({percent} paired bootstrap CI of the difference "
-            "contains 0).</p>")
+            "contains 0). Values, ranks and ties use the samples every ranked method scored; "
+            "upper bounds (oracles) are never ranked.</p>")
     return note + "\n".join(lines)
 
 

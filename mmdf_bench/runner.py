@@ -105,6 +105,7 @@ def _build_metrics(names):
             "value_range": getattr(component, "value_range", ""),
             "requires_reference": bool(component.requires_reference),
             "components": list(getattr(component, "components", ())),
+        "proportion": bool(getattr(component, "proportion", False)),
             "summary": component.summary,
             "citation": component.citation,
             "available": True,
@@ -404,7 +405,8 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         aggregators=aggregators_of(metric_names), samples=samples,
         baseline=task.baseline_method, gain_metrics=task.gain_metrics,
         unavailable_methods={name: record["reason"] for name, record in manifest["methods"].items()
-                             if record.get("available") is False})
+                             if record.get("available") is False},
+        methods=manifest["methods"])
     files = write_leaderboard(leaderboard, out_dir)
     return RunResult(out_dir, scores, failures, manifest, leaderboard, files)
 
@@ -459,7 +461,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
     try:
         options = method_options_of(method_name, profile=profile, options=options)
         method = build_method(method_name, profile=profile, options=options)
-        record.update(config=method.config(), summary=method.summary, citation=method.citation)
+        record.update(config=method.config(), summary=method.summary, citation=method.citation,
+                      upper_bound=bool(getattr(method, "upper_bound", False)))
         if method.weights_source:
             record["weights_source"] = method.weights_source
         method.check_available()

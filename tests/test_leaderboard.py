@@ -98,13 +98,17 @@ def test_equal_means_share_the_lowest_rank():
     assert rows.loc["X", "best"] and rows.loc["X2", "best"] and rows.loc["X2", "tied_with_best"]
 
 
-def test_ties_use_only_shared_samples_and_need_two():
+def test_a_method_with_too_few_samples_is_shown_not_ranked():
+    # V scored 1 of 30 samples: ranking everyone on that one sample would compare nothing.
     table = score_table()
     lone = table[(table["method"] == "X") & (table["sample_id"] == "s00")].assign(method="V", value=0.0)
     board = build_leaderboard(pd.concat([table, lone]), metrics=METRICS, n_resamples=499)
-    v = rows_of(board, "quality").loc["V"]
+    rows = rows_of(board, "quality")
+    v = rows.loc["V"]
     assert v["n"] == 1 and math.isnan(v["ci_low"]) and v["ci_method"] == "none"
+    assert pd.isna(v["rank"]) and not v["best"] and v["status"] == "incomplete (1 of 30), not ranked"
     assert not v["tied_with_best"] and math.isnan(v["diff_to_best_low"])
+    assert (rows.loc[["X", "Y", "Z"], "n"] == N_SAMPLES).all() and rows.loc["X", "rank"] == 1
 
 
 def test_unavailable_metrics_get_no_rows_but_a_reason(board):
@@ -161,7 +165,10 @@ def test_markdown_shows_ranks_marks_and_problems(board):
     assert y_line.count("†") == 2 and "**" not in y_line
     assert "†" not in z_line and "**" not in z_line
     assert w_line.split("|")[1].strip() == "–"  # failed everywhere: no rank
-    assert "0.25" in y_line and z_line.rstrip(" |").endswith("1")  # seconds, failure count
+    columns = [cell.strip() for cell in header.split("|")]
+    assert columns[-5:-1] == ["n (groups)", "s/sample", "failures", "information"]
+    assert y_line.split("|")[-4].strip() == "0.25" and z_line.split("|")[-3].strip() == "1"
+    assert x_line.split("|")[-5].strip() == "30 (10)"  # samples and their groups
     assert "## Unavailable metrics" in text and "`cnniqa`: pyiqa is not installed" in text
     assert "**2 failures**" in text and "bad \\| file" in text
     assert "out of memory" in text and "z" * 250 not in text and "…" in text

@@ -34,6 +34,11 @@ class Metric:
     components : tuple of str
         Empty for plain metrics; otherwise the names of the per-sample values
         `compute` returns and `aggregate` combines.
+    proportion : bool
+        True when every per-sample value (or component) is a 0/1 count, as in
+        accuracy or confusion counts: a value of exactly 0 or 1 then gets a
+        Wilson interval instead of the bootstrap's zero-width one
+        (`mmdf_bench.proportions`).
     summary, citation : str
     """
 
@@ -43,6 +48,7 @@ class Metric:
     value_range: ClassVar[str] = ""
     requires_reference: ClassVar[bool] = False
     components: ClassVar[tuple] = ()
+    proportion: ClassVar[bool] = False
     summary: ClassVar[str] = ""
     citation: ClassVar[str] = ""
 

@@ -292,6 +292,7 @@ class Accuracy(_DecisionMetric):
 
     name = "accuracy"
     value_range = "0..1"
+    proportion = True  # 0/1 per sample
     tasks = ("focus",)
     higher_is_better = True
     summary = "fraction of patches classified correctly (decision threshold P = 0.5)"
@@ -309,6 +310,7 @@ class BalancedAccuracy(_DecisionMetric):
 
     name = "balanced-accuracy"
     value_range = "0..1"
+    proportion = True  # 0/1 per sample
     tasks = ("focus",)
     higher_is_better = True
     components = ("tp", "fn", "tn", "fp")
@@ -332,6 +334,7 @@ class F1(_DecisionMetric):
 
     name = "f1"
     value_range = "0..1"
+    proportion = True  # 0/1 per sample
     tasks = ("focus",)
     higher_is_better = True
     components = ("tp", "fp", "fn")
@@ -382,6 +385,7 @@ class WithinOneAccuracy(_LevelMetric):
 
     name = "within-one-accuracy"
     value_range = "0..1"
+    proportion = True  # 0/1 per sample
     higher_is_better = True
     summary = "most probable defocus level within one level of the truth (level-aware methods)"
     citation = (
