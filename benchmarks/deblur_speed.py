@@ -111,7 +111,7 @@ def prepare(method_name, *, train):
     ``"trained"``, ``"calibrated"``, ``"none"`` or ``"untrained (...)"``).
     """
     from mmdf_bench import registry
-    from mmdf_bench.runner import build_method, prepare_method
+    from mmdf_bench.components import build_method, prepare_method
     from mmdf_bench.tasks import get_task
     from mmdf_bench.training import TrainableMethod, checkpoint_path
 

@@ -34,7 +34,7 @@ BATCH = 256
 def untrained(name):
     """The registered method with a seeded, untrained network in place."""
     from mmdf_bench.methods.focus_network import build_network
-    from mmdf_bench.runner import build_method
+    from mmdf_bench.components import build_method
 
     method = build_method(name, profile="cpu")
     architecture = {"num_levels": method.num_levels, "patch_size": method.patch_size,

@@ -7,6 +7,7 @@
 ``mmdf-bench stack-from-video VIDEO``  z-scan video -> folder of planes
 ``mmdf-bench compare BASE NEW``        regression check of one run against another
 ``mmdf-bench report RUN [RUN ...]``    one self-contained HTML page of results
+``mmdf-bench reference check|update``  smoke suite against the committed reference runs
 
 Exit status: 0 success; 1 the run finished but something failed (see the
 leaderboard's failure section); 2 bad usage (unknown name, bad option).
@@ -114,6 +115,7 @@ def _run_settings(arguments):
 
 def _run(arguments):
     from mmdf_bench.leaderboard import to_markdown
+    from mmdf_bench.run_format import FAILURES_FILE
     from mmdf_bench.runner import run
 
     if arguments.limit is not None and arguments.limit < 1:
@@ -136,7 +138,7 @@ def _run(arguments):
     if result.manifest.get("status") == "interrupted":
         return EXIT_FAILURES  # the runner said how to continue
     if not result.ok:
-        print(f"mmdf-bench: {len(result.failures)} failure(s); see {result.out_dir / 'failures.csv'}",
+        print(f"mmdf-bench: {len(result.failures)} failure(s); see {result.out_dir / FAILURES_FILE}",
               file=sys.stderr)
         return EXIT_FAILURES
     return EXIT_OK
@@ -191,7 +193,7 @@ def _add_train(subparsers):
 
 def _train(arguments):
     from mmdf_bench import registry
-    from mmdf_bench.runner import DatasetSpec, build_method
+    from mmdf_bench.components import DatasetSpec, build_method
     from mmdf_bench.tasks import get_task
     from mmdf_bench.training import TrainableMethod, fit_or_load_on
 
@@ -229,7 +231,7 @@ def _focus_map(arguments):
     from mmdf_bench import registry
     from mmdf_bench.focus_map import focus_map, focus_map_table, render_focus_map
     from mmdf_bench.images import read_image, write_image
-    from mmdf_bench.runner import build_method, prepare_method
+    from mmdf_bench.components import build_method, prepare_method
     from mmdf_bench.tasks import get_task
 
     if arguments.tile < 2:  # before calibrating, which takes seconds
@@ -356,6 +358,24 @@ def _report(arguments):
     return EXIT_OK
 
 
+def _add_reference(subparsers):
+    from mmdf_bench.reference import DESCRIPTION, add_arguments
+
+    parser = subparsers.add_parser(
+        "reference", help="check the smoke suite against the committed reference runs, or "
+                          "rewrite them", description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(handler=_reference)
+
+
+def _reference(arguments):
+    from mmdf_bench.reference import one_thread_environment, run_action
+
+    if "numpy" not in sys.modules:  # else its thread pools have started: too late to ask
+        one_thread_environment()
+    return run_action(arguments)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmdf-bench",
@@ -369,6 +389,7 @@ def build_parser():
     _add_stack_from_video(subparsers)
     _add_compare(subparsers)
     _add_report(subparsers)
+    _add_reference(subparsers)
     return parser
 
 

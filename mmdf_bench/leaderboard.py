@@ -12,8 +12,8 @@ scores; metrics that are not (balanced accuracy, F1) arrive as per-sample
 components (rows ``"<metric>:<component>"``) and are pooled through their
 aggregator. When the samples come in subsets (clean and artefact patches),
 each subset also gets its own table. `to_markdown` prints the result for
-people, `write_leaderboard` also stores CSV and JSON for programs (both live
-in `mmdf_bench.leaderboard_render`).
+people (`mmdf_bench.leaderboard_render`); `write_leaderboard` also stores CSV
+and JSON for programs (`mmdf_bench.run_format`, which reads them back).
 
 References
 ----------
@@ -27,17 +27,17 @@ import numpy as np
 import pandas as pd
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.leaderboard_render import to_markdown, write_leaderboard
+from mmdf_bench.leaderboard_render import to_markdown
 from mmdf_bench.baseline_gain import GAIN_COLUMNS, gains_over_baseline
+from mmdf_bench.run_format import COMPLETED_COLUMNS as SECONDS_COLUMNS
+from mmdf_bench.run_format import FAILURE_COLUMNS, SCORE_COLUMNS, write_leaderboard
 from mmdf_bench.ranking import MIN_COVERAGE, rank_table
 
 __all__ = ["Leaderboard", "build_leaderboard", "method_information", "subset_dataset_name",
            "to_markdown", "write_leaderboard"]
 
-SCORE_COLUMNS = ("dataset", "method", "sample_id", "group", "metric", "value")
-FAILURE_COLUMNS = ("dataset", "method", "sample_id", "stage", "error")
-SECONDS_COLUMNS = ("dataset", "method", "sample_id", "seconds")
-SAMPLE_COLUMNS = ("dataset", "sample_id", "subset")
+#: Columns of `Leaderboard.samples`: which subset table each sample belongs to.
+SUBSET_COLUMNS = ("dataset", "sample_id", "subset")
 ROW_COLUMNS = (
     "dataset", "metric", "method", "n", "n_groups", "n_scored", "n_samples", "status", "mean",
     "ci_low", "ci_high", "ci_method", "rank", "best", "tied_with_best", "diff_to_best_low",
@@ -97,7 +97,7 @@ class Leaderboard:
         subset); they have no row in `rows` and are neither ranked nor
         compared.
     samples : pandas.DataFrame
-        Columns `SAMPLE_COLUMNS` of the samples that belong to a subset table.
+        Columns `SUBSET_COLUMNS` of the samples that belong to a subset table.
     gains : pandas.DataFrame
         Columns `mmdf_bench.baseline_gain.GAIN_COLUMNS`: each method's paired
         difference to the task's baseline method (empty without one).
@@ -114,7 +114,7 @@ class Leaderboard:
     pooled_metrics: tuple = ()
     subsets: dict = field(default_factory=dict)
     undefined: pd.DataFrame = field(default_factory=lambda: _empty(UNDEFINED_COLUMNS))
-    samples: pd.DataFrame = field(default_factory=lambda: _empty(SAMPLE_COLUMNS))
+    samples: pd.DataFrame = field(default_factory=lambda: _empty(SUBSET_COLUMNS))
     gains: pd.DataFrame = field(default_factory=lambda: _empty(GAIN_COLUMNS))
 
 
@@ -213,8 +213,8 @@ def _split_scores(scores, metrics, aggregators):
 def _subsets(samples, datasets):
     """Sample table of datasets with more than one subset, and their table names in order."""
     if samples is None or len(samples) == 0 or "subset" not in samples.columns:
-        return _empty(SAMPLE_COLUMNS), {}
-    table = _table(samples, SAMPLE_COLUMNS, "samples")
+        return _empty(SUBSET_COLUMNS), {}
+    table = _table(samples, SUBSET_COLUMNS, "samples")
     table = table[table["subset"].notna() & table["dataset"].isin(list(datasets))]
     table = table.astype({"sample_id": str, "subset": str})
     names = {}

@@ -1,17 +1,15 @@
-"""Rendering of a `mmdf_bench.leaderboard.Leaderboard`: Markdown, CSV and JSON files.
+"""Rendering of a `mmdf_bench.leaderboard.Leaderboard` as Markdown, for people.
 
-Markdown is for people: one pipe table per dataset (then one per subset of
-its samples), a legend, and the problems of the run. CSV and JSON are for
-programs (regression checks, reports).
+One pipe table per dataset (then one per subset of its samples), a legend,
+and the problems of the run. The CSV and JSON files for programs are
+written and read by `mmdf_bench.run_format`.
 
 References
 ----------
 .. [1] https://github.com/astanin/python-tabulate (pipe tables)
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ from tabulate import tabulate
 
 from mmdf_bench.ranking import MIN_COVERAGE
 
-__all__ = ["to_markdown", "write_leaderboard"]
+__all__ = ["to_markdown"]
 
 _ERROR_CHARS = 200
 
@@ -318,68 +316,3 @@ def to_markdown(leaderboard):
 def _truncate(text, limit=_ERROR_CHARS):
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _plain(value):
-    """A JSON-ready copy: numpy scalars to Python, NaN and missing to None."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)  # e.g. a Path in a metric description
-
-
-def _records(frame):
-    return _plain(frame.to_dict("records"))
-
-
-def write_leaderboard(leaderboard, out_dir):
-    """Write leaderboard.md, leaderboard.csv (the rows) and leaderboard.json.
-
-    Parameters
-    ----------
-    leaderboard : Leaderboard
-    out_dir : str or Path
-        Created when missing.
-
-    Returns
-    -------
-    paths : dict
-        ``{"markdown": ..., "csv": ..., "json": ...}`` paths written.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "markdown": out_dir / "leaderboard.md",
-        "csv": out_dir / "leaderboard.csv",
-        "json": out_dir / "leaderboard.json",
-    }
-    paths["markdown"].write_text(to_markdown(leaderboard), encoding="utf-8")
-    leaderboard.rows.to_csv(paths["csv"], index=False)
-    document = {
-        "confidence": leaderboard.confidence,
-        "primary_metric": leaderboard.primary_metric,
-        "rows": _records(leaderboard.rows),
-        "undefined": _records(leaderboard.undefined),
-        "pooled_metrics": list(leaderboard.pooled_metrics),
-        "subsets": leaderboard.subsets,
-        "unavailable": leaderboard.unavailable,
-        "unavailable_methods": leaderboard.unavailable_methods,
-        "failures": _records(leaderboard.failures),
-        "seconds": _records(leaderboard.seconds),
-        "metrics": leaderboard.metrics,
-        "gains": _records(leaderboard.gains),
-    }
-    paths["json"].write_text(
-        json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
-    return paths

@@ -23,17 +23,14 @@ same bytes as an uninterrupted serial one. Timings stay out of
 """
 
 import csv
-import io
-import os
 import sys
 
-from mmdf_bench.errors import MmdfBenchError
-from mmdf_bench.leaderboard import FAILURE_COLUMNS, SCORE_COLUMNS
+from mmdf_bench.run_format import (COMPLETED_COLUMNS, COMPLETED_FILE, FAILURE_COLUMNS,
+                                   FAILURES_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SCORE_COLUMNS,
+                                   SCORES_FILE, read_csv_rows, read_journal, write_csv_atomic)
 
-__all__ = ["COMPLETED_COLUMNS", "RETRIED_STAGES", "ResultsRecorder", "RunOrder"]
+__all__ = ["RETRIED_STAGES", "ResultsRecorder", "RunOrder"]
 
-SAMPLE_COLUMNS = ("dataset", "sample_id", "group")
-COMPLETED_COLUMNS = ("dataset", "method", "sample_id", "seconds")
 #: Failures a resumed run forgets and meets again (or not): they concern no
 #: finished unit - a dataset that did not open, a method that did not
 #: build, a task lost with its worker.
@@ -91,10 +88,10 @@ class ResultsRecorder:
     """
 
     def __init__(self, out_dir, *, resume=False):
-        self.scores_path = out_dir / "scores.csv"
-        self.failures_path = out_dir / "failures.csv"
-        self.samples_path = out_dir / "samples.csv"
-        self.completed_path = out_dir / "completed.csv"
+        self.scores_path = out_dir / SCORES_FILE
+        self.failures_path = out_dir / FAILURES_FILE
+        self.samples_path = out_dir / SAMPLES_FILE
+        self.completed_path = out_dir / COMPLETED_FILE
         self.completed = {}
         self.recorded_samples = set()
         self.failed_loads = set()
@@ -124,7 +121,7 @@ class ResultsRecorder:
 
     def _restore(self):
         """Read what an interrupted run wrote; keep the rows of completed units only."""
-        tables = {path: _read_table(path, columns) for path, columns in self._tables()}
+        tables = {path: read_journal(path, columns) for path, columns in self._tables()}
         for row in tables[self.completed_path]:
             dataset, method, sample_id, seconds = row
             self.completed[dataset, method, sample_id] = float(seconds) if seconds else None
@@ -141,14 +138,14 @@ class ResultsRecorder:
                 kept.append(row)
         tables[self.failures_path] = kept
         for path, columns in self._tables():
-            _write_table(path, columns, tables[path])
+            write_csv_atomic(path, columns, tables[path])
             self._open(path, columns, mode="a")
-        header, *rows = (_read_rows(self.samples_path) if self.samples_path.exists() else []) or [[]]
+        header, *rows = (read_csv_rows(self.samples_path) if self.samples_path.exists() else []) or [[]]
         if header:  # else no sample was recorded: the table starts with the first one
             self._sample_columns = tuple(header)
             rows = [row for row in rows if len(row) == len(header)]
             self.recorded_samples.update((row[0], row[1]) for row in rows)
-            _write_table(self.samples_path, self._sample_columns, rows)
+            write_csv_atomic(self.samples_path, self._sample_columns, rows)
             self._open(self.samples_path, self._sample_columns, mode="a")
 
     def _write(self, path, rows):
@@ -203,8 +200,8 @@ class ResultsRecorder:
         self.close()
         for path, columns in self._tables():
             # rows start with dataset, method, sample; the sort is stable: metric order stays
-            rows = sorted(_read_table(path, columns), key=lambda row: order.unit_key(*row[:3]))
-            _write_table(path, columns, rows)
+            rows = sorted(read_journal(path, columns), key=lambda row: order.unit_key(*row[:3]))
+            write_csv_atomic(path, columns, rows)
             if path == self.failures_path:
                 self.failure_records = [dict(zip(FAILURE_COLUMNS, [value or None for value in row]))
                                         for row in rows]
@@ -213,41 +210,6 @@ class ResultsRecorder:
                                  "seconds": float(seconds)}
                                 for dataset, method, sample_id, seconds in rows if seconds]
         if self._sample_columns:
-            _, *rows = _read_rows(self.samples_path)
+            _, *rows = read_csv_rows(self.samples_path)
             rows.sort(key=lambda row: order.unit_key(row[0], None, row[1]))
-            _write_table(self.samples_path, self._sample_columns, rows)
-
-
-def _read_rows(path):
-    """All rows of a CSV file, header first, without a last line cut off by a crash."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        text = handle.read()
-    if text and not text.endswith("\n"):
-        text = text[:text.rfind("\n") + 1]
-    rows = []
-    try:
-        for row in csv.reader(io.StringIO(text)):
-            rows.append(row)
-    except csv.Error:  # a quoted message cut off half-way: the rows before it stand
-        pass
-    return rows
-
-
-def _read_table(path, columns):
-    if not path.exists():
-        raise MmdfBenchError(f"{path} is missing: the folder was not written by a run that can "
-                             "be resumed")
-    rows = _read_rows(path)
-    if not rows or tuple(rows[0]) != tuple(columns):
-        raise MmdfBenchError(f"{path} does not start with the header {','.join(columns)}")
-    return [row for row in rows[1:] if len(row) == len(columns)]
-
-
-def _write_table(path, columns, rows):
-    """Replace `path` atomically: an interruption leaves the old or the new table whole."""
-    temporary = path.with_name(path.name + ".part")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    os.replace(temporary, path)
+            write_csv_atomic(self.samples_path, self._sample_columns, rows)

@@ -13,8 +13,10 @@ results/reference/<task> NEW --tolerance ...`` would. `update_references`
 rewrites them, after a change that is meant to move the scores. From a
 shell::
 
-    python -m mmdf_bench.reference check [--reference results/reference]
-    python -m mmdf_bench.reference update [--reference results/reference]
+    mmdf-bench reference check [--reference results/reference]
+    mmdf-bench reference update [--reference results/reference]
+
+(``python -m mmdf_bench.reference check|update`` does the same.)
 
 Reproducibility. Deep methods are trained from scratch for every suite run,
 in a throw-away checkpoint cache, so that a cached checkpoint can never hide
@@ -46,13 +48,15 @@ import tempfile
 from pathlib import Path
 
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.run_format import FAILURES_FILE
 from mmdf_bench.reference_suite import (DEFAULT_REFERENCE_DIR, EXCLUDED_METRICS, PROFILE,
                                         PRUNED_FILES, SEED, SUITE, SuiteTask, suite_metrics,
                                         suite_tasks)
 
 __all__ = ["DEFAULT_REFERENCE_DIR", "EXCLUDED_METRICS", "PROFILE", "PRUNED_FILES", "SEED", "SUITE",
-           "SuiteTask", "check_suite", "compare_command", "compare_task", "main", "report_check",
-           "run_suite", "suite_metrics", "suite_tasks", "update_references"]
+           "SuiteTask", "add_arguments", "check_suite", "compare_command", "compare_task", "main",
+           "one_thread_environment", "report_check", "run_action", "run_suite", "suite_metrics",
+           "suite_tasks", "update_references"]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPARABLE = 0, 1, 2
 
@@ -248,7 +252,7 @@ def check_suite(reference_dir=DEFAULT_REFERENCE_DIR, out_dir=None, *, tasks=None
 
 def _incomplete(result, task):
     """Why a run cannot serve as a reference (failures, unavailable parts), or None."""
-    problems = [f"{len(result.failures)} failure(s), see {result.out_dir / 'failures.csv'}"
+    problems = [f"{len(result.failures)} failure(s), see {result.out_dir / FAILURES_FILE}"
                 ] if len(result.failures) else []
     for kind in ("methods", "metrics"):
         for name, record in (result.manifest.get(kind) or {}).items():
@@ -340,12 +344,8 @@ def report_check(outcomes, reference_dir, out_dir):
     return status
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m mmdf_bench.reference",
-        description="Run the smoke suite of every task and compare it with the committed "
-                    "reference runs, or rewrite them. Computes on one thread, like the "
-                    "references (it sets OMP_NUM_THREADS=1).")
+def add_arguments(parser):
+    """Add the ``check|update`` arguments to `parser` (``mmdf-bench reference`` and ``-m``)."""
     parser.add_argument("action", choices=("check", "update"),
                         help="check: run the suite and compare (exit 1 on a regression, 2 when "
                              "a run cannot be compared); update: rewrite the references")
@@ -362,24 +362,55 @@ def build_parser():
     return parser
 
 
+DESCRIPTION = ("Run the smoke suite of every task and compare it with the committed reference "
+               "runs, or rewrite them. Computes on one thread, like the references (it sets "
+               "OMP_NUM_THREADS=1).")
+
+
+def build_parser():
+    return add_arguments(argparse.ArgumentParser(prog="python -m mmdf_bench.reference",
+                                                 description=DESCRIPTION))
+
+
+def one_thread_environment():
+    """Ask NumPy, OpenCV and torch for one thread: the references were computed on one.
+
+    Effective only before they start their thread pools (before NumPy is
+    imported); torch is also set to one thread while the suite runs.
+    """
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+
+
+def run_action(arguments):
+    """Carry out parsed ``check|update`` arguments; return the exit status.
+
+    Raises
+    ------
+    MmdfBenchError
+        When the references are missing or incomplete, or the options conflict.
+    """
+    if arguments.action == "update":
+        if arguments.methods:
+            raise MmdfBenchError("update rewrites whole references: --methods is for check")
+        written = update_references(arguments.reference, tasks=arguments.tasks,
+                                    progress=not arguments.quiet)
+        print("references written: " + ", ".join(str(path) for path in written.values()))
+        return EXIT_OK
+    with contextlib.ExitStack() as stack:
+        out = arguments.out or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="mmdf-bench-smoke-")))
+        outcomes = check_suite(arguments.reference, out, tasks=arguments.tasks,
+                               methods=arguments.methods, n_resamples=arguments.resamples,
+                               progress=not arguments.quiet)
+        return report_check(outcomes, arguments.reference, out)
+
+
 def main(argv=None):
     """``python -m mmdf_bench.reference check|update``; returns the exit status."""
     arguments = build_parser().parse_args(argv)
     try:
-        if arguments.action == "update":
-            if arguments.methods:
-                raise MmdfBenchError("update rewrites whole references: --methods is for check")
-            written = update_references(arguments.reference, tasks=arguments.tasks,
-                                        progress=not arguments.quiet)
-            print("references written: " + ", ".join(str(path) for path in written.values()))
-            return EXIT_OK
-        with contextlib.ExitStack() as stack:
-            out = arguments.out or Path(stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="mmdf-bench-smoke-")))
-            outcomes = check_suite(arguments.reference, out, tasks=arguments.tasks,
-                                   methods=arguments.methods, n_resamples=arguments.resamples,
-                                   progress=not arguments.quiet)
-            return report_check(outcomes, arguments.reference, out)
+        return run_action(arguments)
     except MmdfBenchError as error:
         print(f"mmdf_bench.reference: error: {error}", file=sys.stderr)
         return EXIT_INCOMPARABLE
@@ -387,7 +418,6 @@ def main(argv=None):
 
 if __name__ == "__main__":
     # Before NumPy, OpenCV and torch start their thread pools (nothing above
-    # imports them): the references are computed on one thread.
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = "1"
+    # imports them).
+    one_thread_environment()
     sys.exit(main())

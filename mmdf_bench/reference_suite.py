@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.run_format import COMPLETED_FILE, LEADERBOARD_FILES
 
 __all__ = ["DEFAULT_REFERENCE_DIR", "EXCLUDED_METRICS", "PROFILE", "PRUNED_FILES", "SEED",
            "SUITE", "SuiteTask", "suite_metrics", "suite_tasks"]
@@ -28,7 +29,7 @@ EXCLUDED_METRICS = ("cnniqa-koniq", "cnniqa-live")
 # What a reference keeps of a run folder: `compare` reads the scores, samples,
 # failures and manifest; the Markdown leaderboard is for readers. Left out:
 # per-sample progress (for --resume) and the machine-readable leaderboards.
-PRUNED_FILES = ("completed.csv", "leaderboard.csv", "leaderboard.json")
+PRUNED_FILES = (COMPLETED_FILE, LEADERBOARD_FILES["csv"], LEADERBOARD_FILES["json"])
 
 @dataclass(frozen=True)
 class SuiteTask:

@@ -10,7 +10,8 @@ embedded as a base64 ``data:`` URI, so the file can be mailed or archived
 alone.
 
 The leaderboard is read from the run's ``leaderboard.json``; a run without
-one gets its leaderboard computed again from ``scores.csv``.
+one (or with one written by an older mmdf-bench) gets its leaderboard
+computed again from ``scores.csv``.
 
 References
 ----------
@@ -18,18 +19,17 @@ References
 """
 
 import html
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from mmdf_bench.errors import MmdfBenchError
-from mmdf_bench.leaderboard import ROW_COLUMNS, Leaderboard, build_leaderboard
 from mmdf_bench.report_figures import (BEST_COLOUR, TIED_COLOUR, data_uri, forest_plot,
                                        image_data_uri)
 from mmdf_bench.report_panels import FOCUS_LEGEND, focus_map_files, sample_panels
-from mmdf_bench.run_folder import load_run
+from mmdf_bench.run_folder import leaderboard_of_run, load_run
+from mmdf_bench.run_format import read_leaderboard
 
 __all__ = ["build_report", "load_leaderboard", "write_report"]
 
@@ -55,11 +55,6 @@ img.forest-plot {{ max-width: 100%; height: auto; }}
 """
 
 
-def _frame(records, columns):
-    frame = pd.DataFrame(records or [], columns=list(columns))
-    return frame
-
-
 def load_leaderboard(run):
     """The leaderboard of a run: from ``leaderboard.json``, else computed from the scores.
 
@@ -71,40 +66,8 @@ def load_leaderboard(run):
     -------
     mmdf_bench.leaderboard.Leaderboard
     """
-    path = run.path / "leaderboard.json"
-    if path.is_file():
-        document = json.loads(path.read_text(encoding="utf-8"))
-        rows = _frame(document.get("rows"), ROW_COLUMNS)
-        for column in ("mean", "ci_low", "ci_high", "diff_to_best_low", "diff_to_best_high", "rank"):
-            rows[column] = pd.to_numeric(rows[column], errors="coerce")
-        for column in ("best", "tied_with_best", "higher_is_better", "upper_bound"):
-            rows[column] = rows[column].fillna(False).astype(bool)
-        # runs written before the common set and the information column
-        rows["status"] = rows["status"].fillna("complete")
-        rows["information"] = rows["information"].fillna("")
-        rows["n_groups"] = rows["n_groups"].fillna(rows["n"])
-        return Leaderboard(
-            rows=rows, unavailable=document.get("unavailable", {}),
-            failures=_frame(document.get("failures"), ("dataset", "method", "sample_id",
-                                                       "stage", "error")),
-            seconds=_frame(document.get("seconds"), ("dataset", "method", "mean_seconds", "n")),
-            primary_metric=document.get("primary_metric", {}),
-            metrics=document.get("metrics", {}), confidence=document.get("confidence", 0.95),
-            unavailable_methods=document.get("unavailable_methods", {}),
-            pooled_metrics=tuple(document.get("pooled_metrics", ())),
-            subsets=document.get("subsets", {}))
-    from mmdf_bench.runner import aggregators_of
-
-    metrics = run.manifest.get("metrics", {})
-    if not metrics:
-        raise MmdfBenchError(f"{run.path} has neither leaderboard.json nor metric descriptions "
-                             "in manifest.json; cannot build its leaderboard")
-    return build_leaderboard(
-        run.scores, metrics=metrics, failures=run.failures if len(run.failures) else None,
-        primary_metrics=run.manifest.get("primary_metrics", ()),
-        aggregators=aggregators_of([m for m in metrics if metrics[m].get("available", True)]),
-        samples=run.sample_facts if len(run.sample_facts) else None,
-        seed=run.manifest.get("seed", 0), methods=run.manifest.get("methods", {}))
+    stored = read_leaderboard(run.path)
+    return stored if stored is not None else leaderboard_of_run(run)
 
 
 def _escape(text):

@@ -13,10 +13,13 @@ mixing results of two configurations in one table would make its
 leaderboard meaningless.
 """
 
-import csv
 import json
+from pathlib import Path
 
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.run_format import (FAILURES_FILE, MANIFEST_FILE, SAMPLES_FILE, RunFormatError,
+                                   read_csv_rows)
+from mmdf_bench.run_format import read_manifest as read_manifest_file
 
 __all__ = ["ResumeError", "check_config", "check_dataset", "check_metrics", "read_manifest",
            "recorded_samples", "run_config"]
@@ -59,14 +62,14 @@ def run_config(task, method_names, dataset_specs, metric_names, *, seed, limit, 
 
 def read_manifest(out_dir):
     """Return the manifest of the run in `out_dir`, which must record its configuration."""
-    path = out_dir / "manifest.json"
+    path = Path(out_dir) / MANIFEST_FILE
     if not path.is_file():
         raise ResumeError(f"nothing to resume in {out_dir}: {path.name} not found (the folder "
                           "was not written by `mmdf-bench run`)")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ResumeError(f"cannot resume {out_dir}: {path} is not valid JSON ({error})") from None
+        manifest = read_manifest_file(path)
+    except RunFormatError as error:
+        raise ResumeError(f"cannot resume {out_dir}: {error}") from None
     if "config" not in manifest:
         raise ResumeError(f"cannot resume {out_dir}: its manifest records no run configuration "
                           "(written by an mmdf-bench without --resume)")
@@ -100,15 +103,18 @@ def check_metrics(manifest, metric_info, out_dir):
 def recorded_samples(out_dir):
     """Dataset -> sample ids the run in `out_dir` loaded or failed to load."""
     samples = {}
-    for name, stage_column in (("samples.csv", None), ("failures.csv", "stage")):
-        path = out_dir / name
+    for name, only_loads in ((SAMPLES_FILE, False), (FAILURES_FILE, True)):
+        path = Path(out_dir) / name
         if not path.is_file():
             continue
-        with open(path, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if stage_column is None or row.get(stage_column) == "load":
-                    if row.get("dataset") and row.get("sample_id"):
-                        samples.setdefault(row["dataset"], set()).add(row["sample_id"])
+        header, *rows = read_csv_rows(path) or [[]]
+        for row in rows:
+            if len(row) != len(header):  # cut off by the interruption
+                continue
+            record = dict(zip(header, row))
+            if (not only_loads or record.get("stage") == "load") \
+                    and record.get("dataset") and record.get("sample_id"):
+                samples.setdefault(record["dataset"], set()).add(record["sample_id"])
     return samples
 
 

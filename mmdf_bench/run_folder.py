@@ -3,12 +3,11 @@
 A results folder holds ``scores.csv`` (one row per dataset, method, sample
 and metric), ``manifest.json`` (versions, datasets, metrics), and usually
 ``failures.csv``, ``samples.csv``, the leaderboard files and, with
-``--save-outputs``, ``outputs/<dataset>/<method>/<sample>.*``. Regression
-checks (`mmdf_bench.compare`) and reports (`mmdf_bench.report`) read it
-through `load_run`.
+``--save-outputs``, ``outputs/<dataset>/<method>/<sample>.*`` (the format is
+`mmdf_bench.run_format`'s). Regression checks (`mmdf_bench.compare`) and
+reports (`mmdf_bench.report`) read it through `load_run`.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from mmdf_bench.errors import MmdfBenchError
-from mmdf_bench.leaderboard import FAILURE_COLUMNS
+from mmdf_bench.run_format import (COMPLETED_COLUMNS, FAILURE_COLUMNS, FAILURES_FILE, MANIFEST_FILE, OUTPUTS_FOLDER,
+                                   SAMPLES_FILE, SCORES_FILE, read_manifest, read_table)
 
-__all__ = ["IncomparableRunsError", "RunTables", "check_comparable", "load_run"]
+__all__ = ["IncomparableRunsError", "RunTables", "check_comparable", "leaderboard_of_run",
+           "load_run"]
 
 # Dataset facts that decide which samples a dataset produces; the root folder
 # and the providing package's version do not.
@@ -61,14 +62,7 @@ class RunTables:
     @property
     def outputs(self):
         """The folder of saved method outputs (present after ``run --save-outputs``)."""
-        return self.path / "outputs"
-
-
-def _read_csv(path, what, **options):
-    try:
-        return pd.read_csv(path, **options)
-    except pd.errors.EmptyDataError:
-        raise MmdfBenchError(f"{what} {path} is empty (not even a header row)") from None
+        return self.path / OUTPUTS_FOLDER
 
 
 def load_run(path):
@@ -83,6 +77,8 @@ def load_run(path):
     Returns
     -------
     RunTables
+        Sample, method, dataset and metric names are plain strings, whatever
+        they spell (``NA``, ``None``, ...).
 
     Raises
     ------
@@ -91,33 +87,68 @@ def load_run(path):
         lacks a column, naming the file.
     """
     path = Path(path)
-    if path.is_file() and path.name == "scores.csv":
+    if path.is_file() and path.name == SCORES_FILE:
         path = path.parent
-    scores_path, manifest_path = path / "scores.csv", path / "manifest.json"
+    scores_path, manifest_path = path / SCORES_FILE, path / MANIFEST_FILE
     for required in (scores_path, manifest_path):
         if not required.is_file():
             raise MmdfBenchError(f"{required} not found: {path} is not a results folder of "
                                  "`mmdf-bench run`")
-    ids = {"sample_id": str, "group": str}
-    scores = _read_csv(scores_path, "scores table", dtype=ids)
-    missing = {"dataset", "method", "sample_id", "metric", "value"} - set(scores.columns)
-    if missing:
-        raise MmdfBenchError(f"{scores_path} lacks column(s) {sorted(missing)}")
+    scores = read_table(scores_path, required=("dataset", "method", "sample_id", "metric",
+                                               "value"), numeric=("value",))
     if "group" not in scores.columns:
         scores["group"] = np.nan
     scores["group"] = scores["group"].where(scores["group"].notna(), scores["sample_id"])
-    scores["value"] = pd.to_numeric(scores["value"], errors="raise").astype(np.float64)
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise MmdfBenchError(f"{manifest_path} is not valid JSON: {error}") from None
-    facts = (_read_csv(path / "samples.csv", "samples table", dtype=ids)
-             if (path / "samples.csv").is_file()
+    manifest = read_manifest(manifest_path)
+    facts = (read_table(path / SAMPLES_FILE) if (path / SAMPLES_FILE).is_file()
              else pd.DataFrame(columns=["dataset", "sample_id"]))
-    failures = (_read_csv(path / "failures.csv", "failures table", dtype=str)
-                if (path / "failures.csv").is_file() else pd.DataFrame(columns=FAILURE_COLUMNS))
+    failures = (read_table(path / FAILURES_FILE) if (path / FAILURES_FILE).is_file()
+                else pd.DataFrame(columns=FAILURE_COLUMNS))
     return RunTables(path, scores, manifest, _attempted_samples(scores, facts, failures),
                      facts, failures)
+
+
+def leaderboard_of_run(run):
+    """Compute the leaderboard of a run from its tables and manifest.
+
+    What ``mmdf-bench run`` writes as ``leaderboard.*`` at its end, and what
+    a report shows for a run whose ``leaderboard.json`` is missing.
+
+    Parameters
+    ----------
+    run : RunTables
+
+    Returns
+    -------
+    mmdf_bench.leaderboard.Leaderboard
+
+    Raises
+    ------
+    MmdfBenchError
+        When the manifest describes no metric (their directions are unknown).
+    """
+    from mmdf_bench.components import aggregators_of
+    from mmdf_bench.leaderboard import build_leaderboard
+    from mmdf_bench.tasks import get_task
+
+    manifest = run.manifest
+    metrics = manifest.get("metrics") or {}
+    if not metrics:
+        raise MmdfBenchError(f"{run.path / MANIFEST_FILE} describes no metrics; cannot build "
+                             "the run's leaderboard")
+    task = get_task(manifest["task"]) if manifest.get("task") else None
+    return build_leaderboard(
+        run.scores, metrics=metrics, failures=run.failures,
+        seconds=pd.DataFrame(manifest.get("timings") or [], columns=list(COMPLETED_COLUMNS)),
+        primary_metrics=manifest.get("primary_metrics", ()), seed=manifest.get("seed", 0),
+        aggregators=aggregators_of(list(metrics)),
+        samples=run.sample_facts if len(run.sample_facts) else None,
+        baseline=task.baseline_method if task else None,
+        gain_metrics=task.gain_metrics if task else (),
+        unavailable_methods={name: record.get("reason")
+                             for name, record in (manifest.get("methods") or {}).items()
+                             if record.get("available") is False},
+        methods=manifest.get("methods") or {})
 
 
 def _attempted_samples(scores, facts, failures):

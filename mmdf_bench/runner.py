@@ -22,6 +22,8 @@
 ``leaderboard.md/.csv/.json``
     Computed from the scores by `mmdf_bench.leaderboard`.
 
+(`mmdf_bench.run_format` defines these files.)
+
 Samples are evaluated in this process (``jobs=1``), in local worker processes
 or on a Dask cluster (`mmdf_bench.executors`); methods are trained or
 calibrated here, once, before their samples are sent out. Every table is
@@ -32,7 +34,6 @@ workers compute with one thread each, so a serial run reproduces their
 last digits when it also uses one (``OMP_NUM_THREADS=1``).
 """
 
-import json
 import sys
 import time
 import traceback
@@ -43,34 +44,21 @@ from pathlib import Path
 import pandas as pd
 
 from mmdf_bench import registry
+from mmdf_bench.components import (build_method, build_metrics, method_options_of,
+                                   prepare_method, resolve_selection)
+from mmdf_bench.data.base import split_ids
 from mmdf_bench.dispatch import evaluate_dataset
-from mmdf_bench.errors import (InvalidInputError, MetricUnavailableError, MmdfBenchError,
-                               UnknownNameError, WeightsUnavailableError)
+from mmdf_bench.errors import InvalidInputError, MmdfBenchError, WeightsUnavailableError
 from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
 from mmdf_bench.executors import make_executor, process_identity
-from mmdf_bench.leaderboard import build_leaderboard, write_leaderboard
 from mmdf_bench.output_paths import prepare_output_folder
 from mmdf_bench.provenance import environment, git_commit, package_versions
 from mmdf_bench.recorder import ResultsRecorder, RunOrder
 from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_manifest,
                                recorded_samples, run_config)
-from mmdf_bench.tasks import get_task
-from mmdf_bench.data.base import split_ids
-from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod, fit_or_load, fit_or_load_on
-from mmdf_bench.tuning import SplitSamples, choice_splits, fit_method
-
-
-@dataclass
-class DatasetSpec:
-    """A dataset name with an optional data folder (``name`` or ``name=PATH``)."""
-
-    name: str
-    root: str = None
-
-    @classmethod
-    def parse(cls, text):
-        name, _, root = text.partition("=")
-        return cls(name.strip(), root.strip() or None)
+from mmdf_bench.run_folder import leaderboard_of_run, load_run
+from mmdf_bench.run_format import OUTPUTS_FOLDER, write_leaderboard, write_manifest
+from mmdf_bench.training import DEFAULT_PROFILE
 
 
 @dataclass
@@ -88,126 +76,6 @@ class RunResult:
     def ok(self):
         """True when nothing failed."""
         return self.failures.empty
-
-
-#: The samples sequence `fit` receives (kept under its old name for callers).
-LazySamples = SplitSamples
-
-
-def _build_metrics(names):
-    """Instantiate the metrics and find out which ones can run here."""
-    instances, info = {}, {}
-    for name in names:
-        entry = registry.metrics.get(name)
-        component = entry.load()
-        record = {
-            "higher_is_better": bool(component.higher_is_better),
-            "value_range": getattr(component, "value_range", ""),
-            "requires_reference": bool(component.requires_reference),
-            "components": list(getattr(component, "components", ())),
-        "proportion": bool(getattr(component, "proportion", False)),
-            "summary": component.summary,
-            "citation": component.citation,
-            "available": True,
-            "reason": None,
-            **entry.provenance(),
-        }
-        try:
-            metric = component()
-            metric.check_available()
-            instances[name] = metric
-        except MetricUnavailableError as error:
-            record.update(available=False, reason=str(error))
-        except Exception as error:  # a broken metric must not stop the run
-            record.update(available=False, reason=f"{type(error).__name__}: {error}")
-        info[name] = record
-    return instances, info
-
-
-def aggregators_of(metric_names):
-    """``{metric: (components, aggregate)}`` for the metrics that are not plain means."""
-    aggregators = {}
-    for name in metric_names:
-        try:
-            component = registry.metrics.load(name)
-        except UnknownNameError:
-            continue  # a metric of an older run, since renamed: its rows are plain means
-        if getattr(component, "components", ()):
-            aggregators[name] = (tuple(component.components), component.aggregate)
-    return aggregators
-
-
-def resolve_selection(task_name, *, methods=None, datasets=None, metrics=None):
-    """Turn user patterns into registered names; raises `UnknownNameError` early."""
-    task = get_task(task_name)
-    method_names = registry.methods.select(methods, task=task.name)
-    metric_names = registry.metrics.select(metrics, task=task.name)
-    specs = [DatasetSpec.parse(text) if isinstance(text, str) else text
-             for text in (datasets or task.default_datasets)]
-    for spec in specs:
-        registry.datasets.select([spec.name], task=task.name)
-    labels = [spec.name for spec in specs]
-    duplicates = {label for label in labels if labels.count(label) > 1}
-    if duplicates:
-        raise UnknownNameError(f"dataset(s) given twice: {', '.join(sorted(duplicates))}")
-    return task, method_names, specs, metric_names
-
-
-def method_options_of(method_name, *, profile=DEFAULT_PROFILE, options=None):
-    """The keyword arguments `build_method` passes to the method's constructor."""
-    options = dict(options or {})
-    if issubclass(registry.methods.load(method_name), TrainableMethod):
-        options.setdefault("profile", profile)
-    return options
-
-
-def build_method(method_name, *, profile=DEFAULT_PROFILE, options=None):
-    """Instantiate a registered method; trainable methods get the run's `profile`."""
-    component = registry.methods.load(method_name)
-    return component(**method_options_of(method_name, profile=profile, options=options))
-
-
-def prepare_method(task, method, method_name, dataset, train_ids, *, seed, cache=None,
-                   validation_ids=None, scored_ids=None):
-    """Train, calibrate or load `method` for `dataset`; return what the manifest keeps.
-
-    Trainable methods are loaded from the checkpoint cache or trained. On a
-    dataset without a train split they use (and if needed train on) the
-    task's default dataset, so a model can be evaluated on real data.
-    `fit` receives the train split and, when it accepts the keyword, the
-    validation split; neither may hold an id of `scored_ids` (default: the
-    dataset's whole test split), else `mmdf_bench.tuning.TestSampleError`.
-
-    Returns
-    -------
-    dict or None
-        ``trained_on`` (dataset), ``splits`` (split -> samples read),
-        ``choices`` (fitted choice -> split), timings, and what calibration
-        chose (``fitted_config``) or the checkpoint; None when nothing was fitted.
-    """
-    if validation_ids is None:
-        validation_ids = split_ids(dataset, "validation")
-    if scored_ids is None:
-        scored_ids = split_ids(dataset, "test")
-    if isinstance(method, TrainableMethod) and not train_ids:
-        source = registry.datasets.create(task.default_datasets[0])
-        record = fit_or_load_on(method, method_name, source, seed=seed)
-        return {**record.as_dict(), "trained_on": source.name}
-    if not isinstance(method, TrainableMethod) and not method.needs_training():
-        return None
-    train = SplitSamples(dataset, train_ids, split="train", forbidden=scored_ids, cache=cache)
-    validation = SplitSamples(dataset, validation_ids, split="validation", forbidden=scored_ids,
-                              cache=cache)
-    if isinstance(method, TrainableMethod):
-        record = fit_or_load(method, method_name, dataset, train, seed=seed,
-                             validation_samples=validation)
-        return {**record.as_dict(), "trained_on": dataset.name}
-    started = time.perf_counter()
-    splits = fit_method(method, train, seed=seed, validation_samples=validation)
-    # the configuration after fitting shows what calibration chose (iterations, thresholds)
-    return {"fit_seconds": round(time.perf_counter() - started, 3), "trained_on": dataset.name,
-            "splits": splits, "choices": choice_splits(method, splits),
-            "fitted_config": method.config()}
 
 
 @dataclass
@@ -254,14 +122,6 @@ def _refuse_unopened(opened):
         problems.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
     if problems:
         raise InvalidInputError("; ".join(problems))
-
-
-def _write_manifest(out_dir, manifest):
-    # written whole or not at all: a killed run must leave a manifest that --resume can read
-    temporary = out_dir / "manifest.json.part"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, default=str)
-    temporary.replace(out_dir / "manifest.json")
 
 
 def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, limit=None,
@@ -334,7 +194,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
             if item.error is None:
                 check_dataset(previous, name, item.dataset, item.test_ids, recorded.get(name, ()),
                               out_dir)
-    metric_instances, metric_info = _build_metrics(metric_names)
+    metric_instances, metric_info = build_metrics(metric_names)
     if resume:
         check_metrics(previous, metric_info, out_dir)
     pool = make_executor(executor, jobs=jobs, scheduler=scheduler)
@@ -350,7 +210,6 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
             print(f"mmdf-bench: metric {name} unavailable: {info['reason']}", file=sys.stderr)
 
     manifest = {
-        "mmdf_bench_results": 1,
         "task": task.name,
         "started": started_at.isoformat(timespec="seconds"),
         "status": "running",
@@ -371,7 +230,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         # methods with nothing left to do are not prepared again: keep what the run recorded
         manifest.update(started=previous.get("started"), methods=previous.get("methods", {}),
                         resumed=[*previous.get("resumed", []), manifest["started"]])
-    _write_manifest(out_dir, manifest)
+    write_manifest(out_dir, manifest)
     order = RunOrder([spec.name for spec in dataset_specs], method_names,
                      {name: item.test_ids for name, item in opened.items()})
     options = dict(seed=seed, save_outputs=save_outputs, out_dir=out_dir, progress=progress,
@@ -392,23 +251,13 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         manifest["failures"] = recorder.failure_records
         manifest["timings"] = recorder.timings
         manifest["seconds"] = round(time.perf_counter() - started, 3)
-        _write_manifest(out_dir, manifest)
+        write_manifest(out_dir, manifest)
 
-    scores = pd.read_csv(recorder.scores_path, dtype={"sample_id": str, "group": str})
-    failures = pd.read_csv(recorder.failures_path, dtype=str)
-    samples = (pd.read_csv(recorder.samples_path, dtype={"sample_id": str, "group": str})
-               if recorder.samples_path.exists() else None)
-    leaderboard = build_leaderboard(
-        scores, metrics=metric_info, failures=failures,
-        seconds=pd.DataFrame(recorder.timings, columns=["dataset", "method", "sample_id", "seconds"]),
-        primary_metrics=task.primary_metrics, seed=seed,
-        aggregators=aggregators_of(metric_names), samples=samples,
-        baseline=task.baseline_method, gain_metrics=task.gain_metrics,
-        unavailable_methods={name: record["reason"] for name, record in manifest["methods"].items()
-                             if record.get("available") is False},
-        methods=manifest["methods"])
+    # the leaderboard is computed from the folder, exactly as a later report or compare reads it
+    tables = load_run(out_dir)
+    leaderboard = leaderboard_of_run(tables)
     files = write_leaderboard(leaderboard, out_dir)
-    return RunResult(out_dir, scores, failures, manifest, leaderboard, files)
+    return RunResult(out_dir, tables.scores, tables.failures, manifest, leaderboard, files)
 
 
 def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, manifest, *, seed,
@@ -439,7 +288,7 @@ def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, mani
                                   options=method_options.get(method_name))
             if handle is not None and missing[method_name]:
                 handles[method_name] = handle
-        _write_manifest(out_dir, manifest)
+        write_manifest(out_dir, manifest)
         return handles
 
     evaluate_dataset(pool, task=task, dataset=dataset, dataset_name=name, load_ids=load_ids,
@@ -447,7 +296,7 @@ def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, mani
                      metrics=metrics, recorder=recorder, chunk_size=chunk_size,
                      context=EvaluationContext(
                          parent=process_identity(),
-                         output_dir=out_dir / "outputs" / name if save_outputs else None),
+                         output_dir=out_dir / OUTPUTS_FOLDER / name if save_outputs else None),
                      progress=progress)
 
 
