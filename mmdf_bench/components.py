@@ -66,7 +66,7 @@ def build_metrics(names):
             "value_range": getattr(component, "value_range", ""),
             "requires_reference": bool(component.requires_reference),
             "components": list(getattr(component, "components", ())),
-        "proportion": bool(getattr(component, "proportion", False)),
+            "proportion": bool(getattr(component, "proportion", False)),
             "summary": component.summary,
             "citation": component.citation,
             "available": True,

@@ -95,16 +95,30 @@ class MethodHandle:
     options : dict, optional
         The keyword arguments it was built with; a trainable method is
         rebuilt from them and its ``state_dict()`` on the other side.
+    folds : mmdf_bench.specimen_folds.SpecimenFolds, optional
+        Leave-one-specimen-out copies of a calibrated method: each sample is
+        then predicted by the copy fitted without its specimen.
     """
 
-    def __init__(self, method, *, options=None):
+    def __init__(self, method, *, options=None, folds=None):
         self.method = method
         self.options = dict(options or {})
+        self.folds = folds
+
+    def method_for(self, sample):
+        """The method that predicts `sample` (its specimen's fold, when there are folds)."""
+        if self.folds is None:
+            return self.method
+        return self.folds.method_for(sample.group)
 
     def __reduce__(self):
         if isinstance(self.method, TrainableMethod):
             return _rebuild_trainable, (type(self.method), self.options, self.method.state_dict())
-        return MethodHandle, (self.method,)
+        return _rebuild_handle, (self.method, self.options, self.folds)
+
+
+def _rebuild_handle(method, options, folds):
+    return MethodHandle(method, options=options, folds=folds)
 
 
 def _rebuild_trainable(component, options, state):
@@ -188,17 +202,17 @@ def evaluate_chunk(task, handle, method_name, chunk, sample_ids, metrics, contex
     """
     _prepare_process(context)
     wanted = set(sample_ids)
-    results = [_evaluate_sample(task, handle.method, method_name, sample, metrics.metrics, context)
+    results = [_evaluate_sample(task, handle, method_name, sample, metrics.metrics, context)
                for sample in chunk.samples if sample.sample_id in wanted]
     _prepare_process(context)
     return results
 
 
-def _evaluate_sample(task, method, method_name, sample, metrics, context):
+def _evaluate_sample(task, handle, method_name, sample, metrics, context):
     result = SampleResult(sample.sample_id, sample.group)
     started = time.perf_counter()
     try:
-        output = task.predict(method, sample)
+        output = task.predict(handle.method_for(sample), sample)
     except Exception as error:
         result.failures.append(("predict", describe_error(error)))
         return result

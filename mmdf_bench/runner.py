@@ -58,7 +58,9 @@ from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_
                                recorded_samples, run_config)
 from mmdf_bench.run_folder import leaderboard_of_run, load_run
 from mmdf_bench.run_format import OUTPUTS_FOLDER, write_leaderboard, write_manifest
-from mmdf_bench.training import DEFAULT_PROFILE
+from mmdf_bench.information import method_deviations, row_information
+from mmdf_bench.specimen_folds import fit_specimen_folds
+from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod
 
 
 @dataclass
@@ -300,6 +302,12 @@ def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, mani
                      progress=progress)
 
 
+def _needs_specimen_folds(method, opened):
+    """A classical method that calibrates, on a dataset without a train split."""
+    return (not opened.train_ids and not isinstance(method, TrainableMethod)
+            and method.needs_training())
+
+
 def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, seed, profile,
                  cache, options):
     """Build, check and fit one method for dataset `name`; return its shared handle or None."""
@@ -315,12 +323,19 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         if method.weights_source:
             record["weights_source"] = method.weights_source
         method.check_available()
-        training = prepare_method(task, method, method_name, opened.dataset, opened.train_ids,
-                                  seed=seed, cache=cache, validation_ids=opened.validation_ids,
-                                  scored_ids=opened.scored_ids)
+        folds = None
+        if _needs_specimen_folds(method, opened):
+            folds, training = fit_specimen_folds(method, opened.dataset, opened.test_ids, seed=seed,
+                                                 cache=cache)
+        else:
+            training = prepare_method(task, method, method_name, opened.dataset, opened.train_ids,
+                                      seed=seed, cache=cache, validation_ids=opened.validation_ids,
+                                      scored_ids=opened.scored_ids)
         if training is not None:
             record.setdefault("training", {})[name] = training
-        return pool.share(MethodHandle(method, options=options))
+        record.setdefault("information", {})[name] = row_information(method, training)
+        record["deviations"] = method_deviations(method)
+        return pool.share(MethodHandle(method, options=options, folds=folds))
     except WeightsUnavailableError as error:
         # missing pretrained files make a method unavailable here, not broken
         record.update(available=False, reason=str(error))
