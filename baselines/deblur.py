@@ -154,6 +154,7 @@ class WienerDeblur(DeblurMethod):
 
     name = "wiener"
     track = "non-blind"
+    information = ("psf-oracle",)  # given the exact kernel that made the blur
     summary = "Wiener (regularised least-squares) deconvolution with edge handling; balance calibrated on train"
     citation = ("N. Wiener, Extrapolation, Interpolation, and Smoothing of Stationary Time Series, MIT Press, "
                 "1949; R. C. Gonzalez and R. E. Woods, Digital Image Processing, 3rd ed., 2008, ch. 5")
@@ -209,6 +210,7 @@ class RichardsonLucyDeblur(DeblurMethod):
 
     name = "richardson-lucy"
     track = "non-blind"
+    information = ("psf-oracle",)  # given the exact kernel that made the blur
     summary = "Richardson-Lucy deconvolution (FFT, edge taper); iteration count calibrated on train"
     citation = ("W. H. Richardson, JOSA 62(1), 55-59, 1972; L. B. Lucy, The Astronomical Journal 79(6), "
                 "745-754, 1974")
@@ -299,6 +301,7 @@ class UnsupervisedWienerDeblur(DeblurMethod):
 
     name = "unsupervised-wiener"
     track = "non-blind"
+    information = ("psf-oracle",)  # given the exact kernel that made the blur
     summary = "Wiener-Hunt deconvolution with noise and prior levels sampled by Gibbs (no tuning), seeded"
     citation = _ORIEUX_2010
 

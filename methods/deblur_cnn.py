@@ -90,6 +90,8 @@ class SRCNNDeblur(DeepDeblurMethod):
     citation = (f"C. Dong et al., \"Image super-resolution using deep convolutional networks\", IEEE TPAMI "
                 f"38(2), 2016; compared in {MMDF}")
     weights_source = TRAINED
+    deviations = ("residual output (the network adds a correction to the blurred input), trained to "
+                  "deblur at full resolution instead of super-resolving a bicubic up-sampling")
     profiles = DeepDeblurMethod.with_defaults({
         "smoke": {"crop": 32, "batch_size": 4, "epochs": 2, "steps_per_epoch": 5, "learning_rate": 1e-3,
                   "optimizer": "adam", "last_layer_scale": 1.0},
@@ -151,6 +153,21 @@ class UNetDeblur(DeepDeblurMethod):
         self._vgg11_path = path
         # reported in the manifest's config and part of the checkpoint hash
         self.initialisation = "imagenet-vgg11" if path is not None else "random"
+
+    @property
+    def information(self):
+        return ("pretrained ImageNet VGG11 encoder",) if self.initialisation == "imagenet-vgg11" else ()
+
+    @property
+    def deviations(self):
+        width = float(self.hyperparameters["width"])
+        changes = ["global residual output"]
+        if width != 1.0:
+            changes.append(f"{width:g} of VGG11's channel widths")
+        if self.initialisation != "imagenet-vgg11":
+            changes.append("encoder initialised at random instead of from ImageNet VGG11"
+                           + (" (weights not found)" if width == 1.0 else ""))
+        return ", ".join(changes)
 
     def architecture(self):
         return {"kind": "vgg11-unet", "width": float(self.hyperparameters["width"])}

@@ -139,6 +139,17 @@ class DeblurGAN(DeepDeblurMethod):
         # reported in the manifest's config and part of the checkpoint hash
         self.perceptual_features = VGG19_FEATURES if self._vgg19_path is not None else CRITIC_FEATURES
 
+    @property
+    def information(self):
+        return ("pretrained ImageNet VGG19 (perceptual loss)",) if self.perceptual_features == VGG19_FEATURES else ()
+
+    @property
+    def deviations(self):
+        if self.perceptual_features == CRITIC_FEATURES:
+            return ("perceptual loss on the critic's features instead of ImageNet VGG19 conv3_3 "
+                    "(VGG19 weights not found)")
+        return ""
+
     def architecture(self):
         hp = self.hyperparameters
         return {"kind": "deblurgan-generator", "upsampling": self.upsampling, "resize_mode": "nearest",

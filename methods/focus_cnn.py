@@ -337,6 +337,14 @@ class YangSyntheticFocusCNN(_FocusCNN):
         "paper": {**YangFocusCNN.profiles["paper"], "levels_per_patch": NUM_LEVELS, "depth_step": LEVEL_SPACING},
     }
 
+    @property
+    def information(self):
+        """Trained on the simulator that also makes `synthetic-brightfield-zstack` (the leaderboard says so)."""
+        if self.hyperparameters["depth_step"] != LEVEL_SPACING:
+            return ("trained on the PSF model and noise that generate synthetic-brightfield-zstack",)
+        return ("simulator-matched: trained on the PSF model, noise and 6 µm z-step that generate "
+                "synthetic-brightfield-zstack",)
+
     def training_set(self, train_samples, *, rng):
         sharp = [_grey_crop(sample, rng, self.patch_size) for sample in patch_samples(train_samples)
                  if sample.label == IN_FOCUS and not sample.is_artefact and sample.level in (None, 0)]
@@ -386,6 +394,24 @@ class MMDFFocusCNN(_FocusCNN):
         "paper": {**_ADAM, **_augment, "epochs": 200, "batch_size": 64, "learning_rate": 5e-6,
                   "schedule": "constant"},
     }
+
+    @property
+    def deviations(self):
+        """What this profile changes in the published recipe (none for ``paper``)."""
+        hp = self.hyperparameters
+        changes = []
+        if hp.get("pooling") == "average-max":
+            changes.append("mean+max pooling of the feature maps before the dense layer")
+        if hp.get("focus_weight"):
+            changes.append("in-focus cross-entropy added to the ranked probability score")
+        if tuple(hp["gain_range"]) != tuple(self._augment["gain_range"]):
+            changes.append(f"exposure gain {hp['gain_range'][0]:g}-{hp['gain_range'][1]:g} "
+                           f"instead of {self._augment['gain_range'][0]:g}-{self._augment['gain_range'][1]:g}")
+        if hp.get("artefact_weight", 1.0) != 1.0:
+            changes.append(f"artefact patches weighted x{hp['artefact_weight']:g}")
+        if hp.get("calibrate"):
+            changes.append("Platt calibration of P(out of focus)")
+        return ", ".join(changes)
 
     def training_set(self, train_samples, *, rng):
         patches, levels, labels, artefacts = _labelled_levels(train_samples, rng, self.patch_size,

@@ -223,7 +223,10 @@ class Registry:
         }
 
 
-methods = Registry("method", "mmdf_bench.methods")
+methods = Registry("method", "mmdf_bench.methods", retired={
+    "svm-blur-features": ("the SVM on focus measures is now 'svm-focus-measures': it is not the Hsu and "
+                          "Chen (2008) blur-extent SVM its old name suggested"),
+})
 datasets = Registry("dataset", "mmdf_bench.datasets")
 metrics = Registry("metric", "mmdf_bench.metrics", retired={
     "cnniqa": ("pyiqa's CNNIQA is now 'cnniqa-koniq' (trained on KonIQ-10k, higher is better, "

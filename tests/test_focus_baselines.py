@@ -67,7 +67,7 @@ def accuracy(method, samples):
 
 
 def test_one_registered_class_per_operator_plus_the_svm():
-    assert set(ENTRY_POINTS) == {f"fm-{operator}" for operator in FOCUS_MEASURES} | {"svm-blur-features"}
+    assert set(ENTRY_POINTS) == {f"fm-{operator}" for operator in FOCUS_MEASURES} | {"svm-focus-measures"}
     for name in ENTRY_POINTS:
         component = method_class(name)
         assert component.__name__.isidentifier() and component.__qualname__ == component.__name__
@@ -80,13 +80,13 @@ def test_one_registered_class_per_operator_plus_the_svm():
     assert method_class("fm-vollath-f4").__name__ == "FocusMeasureVollathF4"
 
 
-@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "svm-blur-features"])
+@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "svm-focus-measures"])
 def test_predict_before_fit_is_a_clear_error(name, splits):
     with pytest.raises(NotFittedError, match=r"fit\(train_samples\) before predict"):
         method_class(name)().predict(splits[1][0].patch)
 
 
-@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "svm-blur-features"])
+@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "svm-focus-measures"])
 def test_sharp_and_blurred_patches_are_told_apart(name, splits):
     train, test = splits
     train_stream = OneShot(train)
@@ -113,7 +113,7 @@ def test_scores_spanning_decades_are_log_scaled(splits):
     assert not method_class("fm-histogram-entropy")().fit(train).log_scaled
 
 
-@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "fm-power-log-log-slope", "svm-blur-features"])
+@pytest.mark.parametrize("name", ["fm-variance-of-laplacian", "fm-power-log-log-slope", "svm-focus-measures"])
 def test_a_blank_patch_is_out_of_focus(name, splits):
     method = method_class(name)().fit(splits[0], seed=0)
     for level in (0.0, 0.4, 1.0):

@@ -187,7 +187,7 @@ def test_a_train_split_holding_test_samples_is_refused_and_the_run_goes_on(recor
 def test_no_tuning_path_reads_a_test_sample(recording, tmp_path):
     """Calibrated operators, the SVM (with its internal cross-validation), and two CNNs
     (training, Platt calibration) read train and validation samples only."""
-    methods = ["fm-*", "svm-blur-features", "yang", "mmdf-focus", "toy-sees-validation"]
+    methods = ["fm-*", "svm-focus-measures", "yang", "mmdf-focus", "toy-sees-validation"]
     result = run("focus", methods=methods, datasets=["recording-patches"], metrics=["accuracy"],
                  out_dir=tmp_path, progress=False, profile="smoke")
     assert result.ok, result.failures
