@@ -113,8 +113,13 @@ def _run_settings(arguments):
     return settings
 
 
+def _asked_by_name(patterns):
+    """The names among `patterns` given in full, not as wildcard patterns."""
+    return {text for text in _split(patterns) or () if not any(c in text for c in "*?[")}
+
+
 def _run(arguments):
-    from mmdf_bench.leaderboard import to_markdown
+    from mmdf_bench.leaderboard_terminal import did_not_run, short_reason, to_terminal
     from mmdf_bench.run_format import FAILURES_FILE
     from mmdf_bench.runner import run
 
@@ -132,16 +137,28 @@ def _run(arguments):
                      jobs=arguments.jobs, executor=arguments.executor,
                      scheduler=arguments.scheduler, chunk_size=arguments.chunk_size,
                      resume=arguments.resume is not None)
-    print(to_markdown(result.leaderboard))
-    print(f"\nResults written to {result.out_dir}/ "
-          f"({', '.join(sorted(path.name for path in result.files.values()))}, scores.csv, manifest.json)")
-    if result.manifest.get("status") == "interrupted":
+    width = 100  # the same view in a terminal, a log file or a CI job
+    interrupted = result.manifest.get("status") == "interrupted"
+    if not (interrupted and result.leaderboard.rows.empty):  # nothing to show yet
+        print(to_terminal(result.leaderboard, width=width))
+        print(f"\nResults written to {result.out_dir}/ (leaderboard.md: every metric, subset, "
+              "failure and reason)")
+    if interrupted:
         return EXIT_FAILURES  # the runner said how to continue
+    status = EXIT_OK
     if not result.ok:
         print(f"mmdf-bench: {len(result.failures)} failure(s); see {result.out_dir / FAILURES_FILE}",
               file=sys.stderr)
-        return EXIT_FAILURES
-    return EXIT_OK
+        status = EXIT_FAILURES
+    # what the user asked for by name and did not get is said last, and is not a success
+    asked = {"method": _asked_by_name(arguments.methods), "metric": _asked_by_name(arguments.metrics)}
+    missing = {(kind, name): reason for kind, name, reason in did_not_run(result.leaderboard)
+               if name in asked.get(kind, ())}
+    for (kind, name), reason in missing.items():
+        prefix = f"mmdf-bench: {kind} {name}, which you asked for, did not run: "
+        print(prefix + short_reason(reason, max(40, width - len(prefix)), name=name),
+              file=sys.stderr)
+    return EXIT_FAILURES if missing else status
 
 
 def _add_list(subparsers):
@@ -153,14 +170,13 @@ def _add_list(subparsers):
 
 
 def _list(arguments):
-    from tabulate import tabulate
-
     from mmdf_bench import registry
+    from mmdf_bench.listing import component_rows, format_table, legend
     from mmdf_bench.tasks import get_task, task_names
 
     if arguments.kind == "tasks":
         rows = [(name, get_task(name).description) for name in task_names()]
-        print(tabulate(rows, headers=["task", "description"], tablefmt="simple"))
+        print(format_table(["task", "description"], rows))
         return EXIT_OK
     if arguments.task:
         get_task(arguments.task)  # unknown task -> clear error
@@ -170,9 +186,12 @@ def _list(arguments):
         print(f"no {arguments.kind} match {arguments.pattern or '*'}"
               + (f" for task {arguments.task}" if arguments.task else ""), file=sys.stderr)
         return EXIT_USAGE
-    rows = [chosen.describe(name) for name in names]
-    print(tabulate([list(row.values()) for row in rows],
-                   headers=["name", "tasks", "summary", "provided by"], tablefmt="simple"))
+    rows = component_rows(chosen, arguments.kind, names)
+    headers = ["name", "tasks", "default", "needs", "summary", "provided by"]
+    if all(row[-1].startswith("mmdf-bench ") for row in rows):  # only built-ins: say it once
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
+    print(format_table(headers, rows, shrink=4))
+    print(f"\n{legend(arguments.kind)}")
     return EXIT_OK
 
 

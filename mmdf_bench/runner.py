@@ -51,6 +51,7 @@ from mmdf_bench.dispatch import evaluate_dataset
 from mmdf_bench.errors import InvalidInputError, MmdfBenchError, WeightsUnavailableError
 from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
 from mmdf_bench.executors import make_executor, process_identity
+from mmdf_bench.leaderboard_terminal import short_reason
 from mmdf_bench.output_paths import prepare_output_folder
 from mmdf_bench.provenance import environment, git_commit, package_versions
 from mmdf_bench.recorder import ResultsRecorder, RunOrder
@@ -111,6 +112,12 @@ def _open_datasets(specs, limit):
         opened[spec.name] = _OpenedDataset(dataset, list(test_ids), list(train_ids),
                                            list(validation_ids), list(all_test_ids))
     return opened
+
+
+def _say_unavailable(kind, name, reason):
+    # one line now; the full reason (where the file was looked for) goes to leaderboard.md
+    prefix = f"mmdf-bench: {kind} {name} unavailable: "
+    print(prefix + short_reason(reason, 100 - len(prefix), name=name), file=sys.stderr)
 
 
 def _refuse_unopened(opened):
@@ -209,7 +216,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         raise
     for name, info in metric_info.items():
         if not info["available"]:
-            print(f"mmdf-bench: metric {name} unavailable: {info['reason']}", file=sys.stderr)
+            _say_unavailable("metric", name, info["reason"])
 
     manifest = {
         "task": task.name,
@@ -339,7 +346,7 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
     except WeightsUnavailableError as error:
         # missing pretrained files make a method unavailable here, not broken
         record.update(available=False, reason=str(error))
-        print(f"mmdf-bench: method {method_name} unavailable: {error}", file=sys.stderr)
+        _say_unavailable("method", method_name, error)
     except Exception as error:
         recorder.failure(name, method_name, None, "build", error)
         traceback.print_exc(file=sys.stderr)

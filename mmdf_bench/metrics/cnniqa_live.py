@@ -212,6 +212,7 @@ class LiveCNNIQA(Metric):
     tasks = ("fusion", "deblur")
     higher_is_better = False
     value_range = "about 0..100 (LIVE DMOS)"
+    weight_files = (CNNIQA_LIVE_WEIGHTS,)  # what `mmdf-bench list` reports it needs
     summary = ("CNNIQA trained on LIVE, the paper's no-reference score (predicted DMOS, lower is "
                "better); needs cnniqa/CNNIQA-LIVE.pth")
     citation = (
