@@ -81,13 +81,14 @@ def _flag(row, column):
     return column in row.index and bool(row[column]) and not pd.isna(row[column])
 
 
-def _status(row, failures, expected, gain=None):
-    """Short words about one ranked row, the most important first (the column may be cut)."""
+def _status(row, failures, gain=None):
+    """Short words about one row, the most important first (the column may be cut)."""
     words = []
     if _flag(row, "upper_bound"):
         words.append("upper bound, not ranked")
-    if expected and int(row["n"]) < expected:
-        words.append(f"incomplete ({int(row['n'])} of {expected})")
+    status = row.get("status")
+    if isinstance(status, str) and status != "complete":  # `incomplete (k of n)[, not ranked]`
+        words.append(status)
     elif failures:
         words.append(f"{failures} failure{'s' if failures != 1 else ''}")
     if gain is not None and gain["significant"]:
@@ -99,8 +100,12 @@ def _rows_of(leaderboard, dataset, primary, failures, *, gain_intervals):
     """The cells of a dataset's table, ranked rows first; and the baseline's name."""
     block = leaderboard.rows[(leaderboard.rows["dataset"] == dataset)
                              & (leaderboard.rows["metric"] == primary)]
-    block = block.sort_values(["rank", "method"])
-    expected = int(block["n"].max()) if len(block) else 0
+    # as in leaderboard.md: upper bounds first, then by rank; unranked rows last
+    block = block.assign(_upper=~block["upper_bound"].fillna(False).astype(bool)
+                         if "upper_bound" in block else True)
+    block = block.sort_values(["_upper", "rank", "method"], na_position="last")
+    expected = int(block["n_samples"].max() if "n_samples" in block else block["n"].max()) \
+        if len(block) else 0
     gains = leaderboard.gains
     gains = gains[(gains["dataset"] == dataset) & (gains["metric"] == primary)].set_index("method")
     baseline = gains["baseline"].iloc[0] if len(gains) else None
@@ -121,9 +126,9 @@ def _rows_of(leaderboard, dataset, primary, failures, *, gain_intervals):
         value = _with_interval(row["mean"], row["ci_low"], row["ci_high"], decimals)
         if row["tied_with_best"] and not row["best"]:  # as in leaderboard.md
             value = value.replace(" ", "† ", 1) if " " in value else value + "†"
-        rank = "–" if _flag(row, "upper_bound") else str(int(row["rank"]))
+        rank = "–" if pd.isna(row["rank"]) else str(int(row["rank"]))
         table.append([rank, method, value, text,
-                      _status(row, int(failure_counts.get(method, 0)), expected, gain)])
+                      _status(row, int(failure_counts.get(method, 0)), gain)])
     ranked = set(block["method"])
     for method in sorted({m for m in failures["method"] if _named(m)} - ranked):
         count = int(failure_counts.get(method, 0))
@@ -131,7 +136,9 @@ def _rows_of(leaderboard, dataset, primary, failures, *, gain_intervals):
     for method in leaderboard.unavailable_methods:
         if method not in ranked:
             table.append(["–", method, "–", "", "did not run"])
-    return table, baseline, expected, bool(block["tied_with_best"].any())
+    ranked_rows = block[block["rank"].notna()]
+    common = int(ranked_rows["n"].max()) if len(ranked_rows) else expected
+    return table, baseline, (common, expected), bool(block["tied_with_best"].any())
 
 
 def _layout(headers, table, width):
@@ -162,7 +169,7 @@ def _dataset_lines(leaderboard, dataset, width):
     percent = f"{leaderboard.confidence * 100:g}%"
     higher = leaderboard.metrics.get(primary, {}).get("higher_is_better", True)
     for gain_intervals in (True, False):  # without the gains' intervals when statuses get cut
-        table, baseline, expected, tied = _rows_of(leaderboard, dataset, primary, failures,
+        table, baseline, (common, expected), tied = _rows_of(leaderboard, dataset, primary, failures,
                                                    gain_intervals=gain_intervals)
         headers = ["rank", "method", f"{primary} {'↑' if higher else '↓'} [{percent} CI]",
                    f"gain over {baseline}" + (" [CI]" if gain_intervals else ""), "status"]
@@ -172,7 +179,10 @@ def _dataset_lines(leaderboard, dataset, width):
         if baseline is None or room >= max(len(line[-1]) for line in [headers, *table]) \
                 or room >= _STATUS_ROOM:
             break
-    lines = [_fit(f"{dataset}: ranked by {primary} over {expected} samples", width),
+    title = (f"{dataset}: ranked by {primary} on {expected} samples" if common >= expected else
+             f"{dataset}: ranked by {primary} on the {common} of {expected} samples every ranked "
+             "method scored")
+    lines = [_fit(title, width),
              _render(headers, widths), _render(["-" * size for size in widths], widths),
              *[_render(line, widths) for line in table]]
     if tied:

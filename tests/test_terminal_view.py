@@ -1,5 +1,7 @@
 """What a terminal shows: the compact leaderboard of `run`, `list` tables, what did not run."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +24,7 @@ def _toy_leaderboard():
     for index in range(6):
         noise = rng.normal(0, 0.01)
         for method, value in (("base", 0.80), ("good", 0.90), (LONG_NAME, 0.8995), ("bad", 0.70),
-                              ("spotty", 0.85)):
+                              ("spotty", 0.85), ("oracle", 0.99)):
             if method == "spotty" and index >= 4:
                 continue
             rows.append({"dataset": "toy", "method": method, "sample_id": f"s{index}",
@@ -39,7 +41,7 @@ def _toy_leaderboard():
                                            "available: looked in /a, /b; download it from x"}}
     return build_leaderboard(pd.DataFrame(rows), metrics=metrics, failures=failures,
                              primary_metrics=("score",), baseline="base", gain_metrics=("score",),
-                             n_resamples=999,
+                             n_resamples=999, methods={"oracle": {"upper_bound": True}},
                              unavailable_methods={"pretrained": "P.pth is not available: looked in "
                                                                 + "/very/long/path " * 40})
 
@@ -58,10 +60,14 @@ def test_the_compact_view_fits_100_columns_and_says_what_each_row_is():
     assert "worse than base" in table["bad"] and table["bad"].split()[0] == "5"
     assert "incomplete (4 of 6)" in table["spotty"]  # said first: the column may be cut
     assert "did not run" in table["pretrained"]
+    assert table["oracle"].split()[0] == "–" and "upper bound, not ranked" in table["oracle"]
+    assert lines.index(table["oracle"]) < lines.index(table["good"])  # as in leaderboard.md
+    assert "toy: ranked by score on the 4 of 6 samples every ranked method scored" in lines
     # statuses need the room: the gains lose their intervals, kept when the width allows
-    assert table["good"].split()[5] == "+0.0990" and "[+0.0978, +0.0997]" not in text
-    assert "+0.0990 [+0.0978, +0.0997]  better than base" in to_terminal(_toy_leaderboard(),
-                                                                         width=130)
+    gain = table["good"].split()[5]
+    assert re.fullmatch(r"\+0\.\d+", gain) and "[+0." not in text
+    wide = to_terminal(_toy_leaderboard(), width=130)
+    assert re.search(re.escape(gain) + r" \[\+0\.\d+, \+0\.\d+\]  better than base", wide)
     assert "Did not run:" in text
     assert "  method pretrained: P.pth is not available" in lines
     assert "  metric needs-weights: W.pth is not available" in lines
