@@ -52,8 +52,9 @@ def _add_run(subparsers):
                                        "--resume)")
     parser.add_argument("--methods", nargs="+", metavar="PATTERN",
                         help="method names or shell-style patterns (default: all of the task)")
-    parser.add_argument("--datasets", nargs="+", metavar="NAME[=PATH]",
-                        help="datasets, optionally with their folder (default: the task's embedded data)")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME[=PATH][:KEY=VALUE]",
+                        help="datasets, optionally with their folder and options, e.g. "
+                             "zstack-folder=PATH:bits=12 (default: the task's embedded data)")
     parser.add_argument("--metrics", nargs="+", metavar="PATTERN",
                         help="metric names or patterns (default: all of the task)")
     parser.add_argument("--out", type=Path, help="results folder")
@@ -202,7 +203,7 @@ def _add_train(subparsers):
                     "when the method uses one) with a hyper-parameter profile; the checkpoint "
                     "is cached where `run` finds it.")
     parser.add_argument("--method", required=True)
-    parser.add_argument("--dataset", help="NAME[=PATH] (default: the task's embedded data)")
+    parser.add_argument("--dataset", help="NAME[=PATH][:KEY=VALUE] (default: the task's embedded data)")
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
@@ -222,7 +223,7 @@ def _train(arguments):
     task = get_task(method.task)
     spec = DatasetSpec.parse(arguments.dataset or task.default_datasets[0])
     registry.datasets.select([spec.name], task=task.name)
-    dataset = registry.datasets.create(spec.name, root=spec.root)
+    dataset = spec.create(registry.datasets)
     record = fit_or_load_on(method, arguments.method, dataset, seed=arguments.seed,
                             retrain=arguments.retrain)
     state = "found in the cache" if record.cached else f"trained in {record.seconds:.1f} s"

@@ -6,7 +6,8 @@ reports and methods that build other methods use the same steps without
 importing the orchestrator:
 
 * `resolve_selection` turns the user's names and patterns into registered
-  names, and `DatasetSpec` parses ``name[=PATH]``;
+  names, and `DatasetSpec` (`mmdf_bench.dataset_spec`) parses
+  ``NAME[=PATH][:KEY=VALUE...]``;
 * `build_method` instantiates a method (trainable ones with a profile) and
   `prepare_method` trains, calibrates or loads it on a dataset's train (and
   validation) split;
@@ -15,10 +16,10 @@ importing the orchestrator:
 """
 
 import time
-from dataclasses import dataclass
 
 from mmdf_bench import registry
 from mmdf_bench.data.base import split_ids
+from mmdf_bench.dataset_spec import DatasetSpec
 from mmdf_bench.errors import MetricUnavailableError, UnknownNameError
 from mmdf_bench.tasks import get_task
 from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod, fit_or_load, fit_or_load_on
@@ -26,19 +27,6 @@ from mmdf_bench.tuning import SplitSamples, choice_splits, fit_method
 
 __all__ = ["DatasetSpec", "LazySamples", "aggregators_of", "build_method", "build_metrics",
            "method_options_of", "prepare_method", "resolve_selection"]
-
-
-@dataclass
-class DatasetSpec:
-    """A dataset name with an optional data folder (``name`` or ``name=PATH``)."""
-
-    name: str
-    root: str = None
-
-    @classmethod
-    def parse(cls, text):
-        name, _, root = text.partition("=")
-        return cls(name.strip(), root.strip() or None)
 
 
 #: The samples sequence `fit` receives (kept under its old name for callers).
@@ -64,6 +52,8 @@ def build_metrics(names):
         record = {
             "higher_is_better": bool(component.higher_is_better),
             "value_range": getattr(component, "value_range", ""),
+            # fused and restored images are scored as stored, at their input's bit depth
+            "scores_stored_image": bool({"fusion", "deblur"} & set(component.tasks)),
             "requires_reference": bool(component.requires_reference),
             "components": list(getattr(component, "components", ())),
             "proportion": bool(getattr(component, "proportion", False)),

@@ -219,7 +219,8 @@ def _evaluate_sample(task, handle, method_name, sample, metrics, context):
     result.seconds = time.perf_counter() - started
     if context.output_dir is not None:
         try:
-            task.save_output(output, context.output_dir / method_name / sample.sample_id)
+            task.save_output(output, context.output_dir / method_name / sample.sample_id,
+                             bit_depth=getattr(sample, "bit_depth", 8))
         except Exception as error:
             if is_storage_error(error):  # a full disk fails every sample: stop the run
                 raise

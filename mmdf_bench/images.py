@@ -123,12 +123,14 @@ def to_gray(image):
     return image
 
 
-def read_image(path):
-    """Read an image file as float32 in [0, 1] (grey or RGB; alpha is dropped).
+def _read_pixels(path):
+    """The pixels of an image file as stored (alpha dropped) and its recorded bit depth.
 
-    Raises `InvalidInputError` naming the file when it is missing or unreadable.
+    Returns ``(array, recorded_bits, scaled)``; see `mmdf_bench.bit_depth`.
     """
     import imageio.v3 as iio
+
+    from mmdf_bench.bit_depth import png_significant_bits, tiff_significant_bits
 
     path = Path(path)
     if path.is_dir():
@@ -137,16 +139,53 @@ def read_image(path):
         raise InvalidInputError(f"image file not found: {path}")
     if path.stat().st_size == 0:
         raise InvalidInputError(f"cannot read image file {path}: the file is empty (0 bytes)")
+    recorded, scaled = None, False
     try:
-        with warnings.catch_warnings():
-            # on a corrupt file imageio tries every plugin, some of them deprecated
-            warnings.simplefilter("ignore", DeprecationWarning)
-            array = iio.imread(path)
-    except Exception as error:  # imageio raises many types for a bad file
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                array = tiff.pages[0].asarray()
+                if tiff.pages[0].axes.startswith("S") and array.ndim == 3:
+                    array = np.moveaxis(array, 0, -1)  # colour stored as separate planes
+                recorded = tiff_significant_bits(tiff)
+        elif _is_sixteen_bit_colour_png(path):
+            array = _read_sixteen_bit_png(path)
+            recorded, scaled = png_significant_bits(path), True
+        else:
+            with warnings.catch_warnings():
+                # on a corrupt file imageio tries every plugin, some of them deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                array = iio.imread(path)
+            if path.suffix.lower() == ".png":
+                recorded, scaled = png_significant_bits(path), True
+    except InvalidInputError:
+        raise
+    except Exception as error:  # imageio and tifffile raise many types for a bad file
         raise InvalidInputError(f"cannot read image file {path}: {_read_failure(error)}") from error
+    array = np.asarray(array)
     if array.ndim == 3 and array.shape[-1] == 4:
         array = array[..., :3]
-    return validate_image(array, source=str(path))
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    return array, recorded, scaled
+
+
+def _is_sixteen_bit_colour_png(path):
+    from mmdf_bench.bit_depth import png_header
+
+    header = png_header(path)
+    return header is not None and header[0] == 16 and header[1] in (2, 6)
+
+
+def _read_sixteen_bit_png(path):
+    """A 16-bit RGB(A) PNG as uint16 RGB: Pillow (imageio's PNG reader) would cut it to 8 bits."""
+    import cv2
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise InvalidInputError(f"cannot read image file {path}: OpenCV cannot decode it")
+    return cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB)
 
 
 def _read_failure(error):
@@ -160,15 +199,162 @@ def _read_failure(error):
     return " ".join(text.split())
 
 
-def write_image(path, image):
-    """Write a float image in [0, 1] as an 8-bit PNG (or any format imageio knows)."""
+def read_image_with_depth(path, *, bits=None, depth=None):
+    """Read an image file as float32 in [0, 1] together with its storage bit depth.
+
+    Integer files are scaled by ``2**bits - 1`` with ``bits`` from the
+    option, the file's metadata, its container or its data, in that order
+    (see `mmdf_bench.bit_depth`), so a 12-bit image stored in 16 bits
+    reads like the same image stored in 8 bits.
+
+    Parameters
+    ----------
+    path : str or Path
+    bits : int, optional
+        The file's bit depth when known to the caller (e.g. 12 for a
+        camera's 12-bit values in a 16-bit file).
+    depth : mmdf_bench.bit_depth.StackDepth, optional
+        A depth already decided for the stack the file belongs to
+        (`stack_bit_depth`); applied as it is.
+
+    Returns
+    -------
+    image : ndarray of float32, shape (H, W) or (H, W, 3)
+    depth : mmdf_bench.bit_depth.StackDepth
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the file when it is missing, unreadable or not an image, or
+        when its values do not fit the given `bits`.
+    """
+    from mmdf_bench.bit_depth import decide_bit_depth, pixel_summary, to_unit_range
+
+    array, recorded, scaled = _read_pixels(path)
+    if depth is None:
+        depth = decide_bit_depth([pixel_summary(array, recorded=recorded, scaled=scaled)],
+                                 bits=bits, source=str(path))
+    # a value beyond a given depth's range fails validation, naming the file
+    return validate_image(to_unit_range(array, depth), source=str(path)), depth
+
+
+def read_image(path, *, bits=None):
+    """Read an image file as float32 in [0, 1] (grey or RGB; alpha is dropped).
+
+    See `read_image_with_depth` for how integer files are scaled.
+
+    Raises `InvalidInputError` naming the file when it is missing or unreadable.
+    """
+    return read_image_with_depth(path, bits=bits)[0]
+
+
+def stack_bit_depth(paths, *, bits=None, source=None):
+    """One bit depth for the image files of one stack, decided over all of them.
+
+    Deciding per file would let a dark, defocused plane of a 16-bit stack
+    look like 12-bit data and be scaled 16 times brighter than its
+    neighbours; here the metadata and the largest value of every file count
+    together. Files are read one at a time and not kept.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    bits : int, optional
+        As in `read_image_with_depth`.
+    source : str, optional
+        Names the stack in messages (default: the first file's folder).
+
+    Returns
+    -------
+    mmdf_bench.bit_depth.StackDepth
+    """
+    from mmdf_bench.bit_depth import decide_bit_depth, pixel_summary
+
+    paths = [Path(path) for path in paths]
+    summaries = []
+    for path in paths:
+        array, recorded, scaled = _read_pixels(path)
+        summaries.append(pixel_summary(array, recorded=recorded, scaled=scaled))
+    source = source or (str(paths[0].parent) if paths else "stack")
+    return decide_bit_depth(summaries, bits=bits, source=source)
+
+
+def read_images(paths, *, bits=None, source=None):
+    """Read the image files of one stack at one bit depth (`stack_bit_depth`).
+
+    Returns
+    -------
+    images : list of ndarray of float32
+    depth : mmdf_bench.bit_depth.StackDepth
+    """
+    depth = stack_bit_depth(paths, bits=bits, source=source)
+    return [read_image_with_depth(path, depth=depth)[0] for path in paths], depth
+
+
+def quantise(image, *, bits=8):
+    """Round an image in [0, 1] to the grid ``k / (2**bits - 1)`` of a `bits`-bit file.
+
+    What a method's output becomes when it is stored at its input's bit
+    depth; the runner scores that, so that a saved output scores what
+    ``scores.csv`` says.
+
+    Parameters
+    ----------
+    image : ndarray
+        Float image (or stack) in [0, 1].
+    bits : int, optional
+
+    Returns
+    -------
+    quantised : ndarray of float32
+    """
+    maximum = (1 << int(bits)) - 1
+    levels = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * maximum)
+    return (levels / maximum).astype(np.float32)
+
+
+def write_image(path, image, *, bits=8):
+    """Write a float image in [0, 1] at `bits` bits per sample (PNG, or any format imageio knows).
+
+    Up to 8 bits the file is 8-bit with values ``round(image * (2**bits - 1))``
+    scaled to 0..255 (8 bits: exactly ``round(image * 255)``). Above 8 bits
+    it is 16-bit, holding the image rounded to the `bits`-bit grid and
+    scaled to 0..65535 as PNG requires; a PNG also records `bits` in its
+    ``sBIT`` chunk, so `read_image` returns exactly ``quantise(image, bits=bits)``.
+    """
     import imageio.v3 as iio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    bits = int(bits)
+    quantised = quantise(image, bits=bits).astype(np.float64)
+    container = 8 if bits <= 8 else 16
+    dtype = np.uint8 if container == 8 else np.uint16
+    levels = np.round(quantised * ((1 << container) - 1)).astype(dtype)
+    extension = (path.suffix or ".png").lower()
     # encoded in memory, then written: on a full disk imageio's own file handling
     # would print a second traceback while it is garbage-collected
-    encoded = iio.imwrite("<bytes>", np.round(image * 255).astype(np.uint8),
-                          extension=path.suffix or ".png")
+    if extension == ".png" and container == 16 and levels.ndim == 3:
+        import cv2  # Pillow, imageio's PNG writer, has no 16-bit RGB
+
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(levels, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise InvalidInputError(f"cannot encode {path} as a 16-bit PNG")
+        encoded = encoded.tobytes()
+    else:
+        encoded = iio.imwrite("<bytes>", levels, extension=extension)
+    if bits < container and extension == ".png":
+        encoded = _with_png_significant_bits(encoded, bits, channels=1 if levels.ndim == 2 else 3)
     path.write_bytes(encoded)
+
+
+def _with_png_significant_bits(encoded, bits, *, channels):
+    """Insert an ``sBIT`` chunk after ``IHDR`` into encoded PNG bytes."""
+    import struct
+    import zlib
+
+    header_end = 8 + 8 + 13 + 4  # signature, IHDR length and type, IHDR data, CRC
+    body = bytes([bits] * channels)
+    chunk = struct.pack(">I4s", len(body), b"sBIT") + body
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
+    return encoded[:header_end] + chunk + encoded[header_end:]

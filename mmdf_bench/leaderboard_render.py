@@ -223,6 +223,9 @@ def _legend(leaderboard, percent):
     if leaderboard.subsets:
         legend += (" A table `<dataset> [subset=<name>]` restricts the dataset to one subset "
                    "of its samples; its ranks and ties are computed within the subset.")
+    if any(info.get("scores_stored_image") for info in leaderboard.metrics.values()):
+        legend += (" Output images are scored as stored: rounded to the bit depth of their "
+                   "input (8-bit unless the data says otherwise), as `--save-outputs` writes them.")
     return legend
 
 

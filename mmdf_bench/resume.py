@@ -44,13 +44,12 @@ def run_config(task, method_names, dataset_specs, metric_names, *, seed, limit, 
     Returns
     -------
     dict
-        JSON-serialisable; datasets as ``name`` or ``name=PATH``.
+        JSON-serialisable; datasets as ``NAME[=PATH][:KEY=VALUE...]``.
     """
     return _plain({
         "task": task,
         "methods": list(method_names),
-        "datasets": [spec.name if spec.root is None else f"{spec.name}={spec.root}"
-                     for spec in dataset_specs],
+        "datasets": [str(spec) for spec in dataset_specs],
         "metrics": list(metric_names),
         "seed": seed,
         "limit": limit,

@@ -101,7 +101,7 @@ def _open_datasets(specs, limit):
     opened = {}
     for spec in specs:
         try:
-            dataset = registry.datasets.create(spec.name, root=spec.root)
+            dataset = spec.create(registry.datasets)
             all_test_ids = split_ids(dataset, "test")
             train_ids = split_ids(dataset, "train")
             validation_ids = split_ids(dataset, "validation")

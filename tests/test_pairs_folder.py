@@ -49,7 +49,8 @@ def test_pairs_are_read_with_matching_names_and_optional_psfs(folder):
     np.testing.assert_allclose(dataset.load("field-02").psf, [[0, 0, 0], [1 / 3] * 3, [0, 0, 0]], atol=1e-12)
     assert dataset.load("field-03").psf is None
     assert dataset.load("field-02").metadata == {"blurred_file": "field-02.png", "sharp_file": "field-02.bmp",
-                                                 "psf_file": "field-02.png"}
+                                                 "psf_file": "field-02.png", "bit_depth_source": "container"}
+    assert dataset.load("field-02").bit_depth == 8
 
 
 def test_missing_partner_names_the_file_in_either_direction(folder):

@@ -27,7 +27,8 @@ class ToyStacks(Dataset):
         if sample_id == "test-5":
             raise InvalidInputError("toy-stacks: test-5.tif is unreadable")
         rng = np.random.default_rng(int(sample_id.split("-")[1]))
-        reference = rng.random((16, 16)).astype(np.float32)
+        # 8-bit data, as the samples declare by default: outputs are stored and scored at 8 bits
+        reference = (np.round(rng.random((16, 16)) * 255) / 255).astype(np.float32)
         blurred = np.full_like(reference, reference.mean())
         left = np.concatenate([reference[:, :8], blurred[:, 8:]], axis=1)
         right = np.concatenate([blurred[:, :8], reference[:, 8:]], axis=1)

@@ -21,11 +21,11 @@ stacks can have one too. All samples are test samples.
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 
 from mmdf_bench.data.base import Dataset, resolve_root
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import read_image, validate_stack
+from mmdf_bench.images import read_image_with_depth, stack_bit_depth, validate_stack
+from mmdf_bench.tiff_stacks import read_tiff_stack
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -36,49 +36,22 @@ def _is_image(path):
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_tiff_stack(path):
-    """Read a multi-page TIFF as a list of planes, one per page.
+def read_folder_stack(folder, *, bits=None):
+    """Read the images of `folder`, sorted by file name, as a validated stack.
 
     Parameters
     ----------
-    path : str or Path
+    folder : str or Path
+    bits : int, optional
+        Bit depth of the stored values (see `mmdf_bench.bit_depth`); by
+        default from the files' metadata or data, one depth for all planes.
 
     Returns
     -------
-    planes : list of ndarray
-        As stored (integer or float), ``(H, W)`` or ``(H, W, 3)``; RGBA pages
-        lose their alpha channel. A page of colour stored as separate
-        component planes counts as one RGB plane, as its TIFF tags say.
-
-    Raises
-    ------
-    InvalidInputError
-        Naming the file when it is missing or cannot be decoded.
-    """
-    import tifffile
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"TIFF stack not found: {path}")
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            planes = []
-            for page in tiff.pages:
-                plane = page.asarray()
-                if page.axes.startswith("S") and plane.ndim == 3:
-                    # Colour stored as separate component planes.
-                    plane = np.moveaxis(plane, 0, -1)
-                planes.append(plane[..., :3] if plane.ndim == 3 and plane.shape[-1] == 4 else plane)
-    except Exception as error:  # tifffile raises many types for a bad file
-        raise InvalidInputError(f"cannot read TIFF stack {path}: {error}") from error
-    if not planes:
-        # tifffile only logs a warning for a corrupt page index.
-        raise InvalidInputError(f"cannot read TIFF stack {path}: no readable pages")
-    return planes
-
-
-def read_folder_stack(folder):
-    """Read the images of `folder`, sorted by file name, as a validated stack.
+    stack : ndarray of float32, shape (N, H, W[, 3])
+    names : list of str
+        The file names, in plane order.
+    depth : mmdf_bench.bit_depth.StackDepth
 
     Raises
     ------
@@ -91,15 +64,33 @@ def read_folder_stack(folder):
     if len(paths) < 2:
         found = f"only {paths[0]}" if paths else "no image files"
         raise InvalidInputError(f"a stack needs at least 2 images, {folder} holds {found}")
+    depth = stack_bit_depth(paths, bits=bits, source=str(folder))
     planes = []
     for path in paths:
-        plane = read_image(path)
+        plane = read_image_with_depth(path, depth=depth)[0]
         if planes and plane.shape != planes[0].shape:
             raise InvalidInputError(
                 f"{path}: plane shape {plane.shape} differs from {paths[0].name} with shape {planes[0].shape}"
             )
         planes.append(plane)
-    return validate_stack(planes, source=str(folder)), [path.name for path in paths]
+    return validate_stack(planes, source=str(folder)), [path.name for path in paths], depth
+
+
+def dataset_bits(bits, dataset_name):
+    """Validate a dataset's ``bits`` option (None: decided per file or stack)."""
+    from mmdf_bench.bit_depth import check_bits
+
+    return None if bits is None else check_bits(bits, source=f"dataset {dataset_name}")
+
+
+def dataset_channel(channel, dataset_name):
+    """Validate a dataset's ``channel`` option (None: files must have one channel or RGB)."""
+    if channel is None:
+        return None
+    text = str(channel).strip()
+    if isinstance(channel, bool) or not text.isdigit():
+        raise InvalidInputError(f"{dataset_name}: channel must be a non-negative integer, got {channel!r}")
+    return int(text)
 
 
 class FusionFolder(Dataset):
@@ -113,6 +104,14 @@ class FusionFolder(Dataset):
     root : str or Path, optional
     seed : int, optional
         Unused.
+    bits : int, optional
+        Bit depth of the stored values, e.g. 12 for 12-bit data in 16-bit
+        files (``--datasets fusion-folder=PATH:bits=12``); by default read
+        from the files' metadata, else guessed from the data with a warning
+        (see `mmdf_bench.bit_depth`). Method outputs are stored and scored
+        at this depth.
+    channel : int, optional
+        The channel to read from multi-channel TIFF files (0-based).
     """
 
     name: ClassVar[str] = "fusion-folder"
@@ -125,8 +124,10 @@ class FusionFolder(Dataset):
     card: ClassVar[str] = "fusion-folder.md"
     realism = "real"
 
-    def __init__(self, *, root=None, seed=0):
+    def __init__(self, *, root=None, seed=0, bits=None, channel=None):
         super().__init__(root=root, seed=seed)
+        self.bits = dataset_bits(bits, self.name)
+        self.channel = dataset_channel(channel, self.name)
         self._index = None
 
     def _stacks(self):
@@ -183,20 +184,26 @@ class FusionFolder(Dataset):
             )
         path = stacks[sample_id]
         if path.is_dir():
-            stack, files = read_folder_stack(path)
+            if self.channel is not None:
+                raise InvalidInputError(f"{self.name}: channel={self.channel} applies to TIFF stacks, "
+                                        f"but {path} is a folder of images")
+            stack, files, depth = read_folder_stack(path, bits=self.bits)
         else:
-            stack = validate_stack(read_tiff_stack(path), source=str(path))
+            stack, depth = read_tiff_stack(path, bits=self.bits, channel=self.channel)
+            stack = validate_stack(stack, source=str(path))
             files = [path.name]
         reference = None
         reference_path = self._reference_path(sample_id)
         if reference_path is not None:
-            reference = read_image(reference_path)
+            # the reference is stored like the planes: same bit depth option
+            reference = read_image_with_depth(reference_path, bits=self.bits)[0]
             if reference.shape != stack.shape[1:]:
                 raise InvalidInputError(
                     f"{reference_path}: reference shape {reference.shape} differs from the plane shape "
                     f"{stack.shape[1:]} of {path}"
                 )
-        metadata = {"files": files}
+        metadata = {"files": files, "bit_depth_source": depth.source}
         if reference_path is not None:
             metadata["reference_file"] = reference_path.name
-        return FusionSample(stack=stack, sample_id=sample_id, reference=reference, metadata=metadata, source=str(path))
+        return FusionSample(stack=stack, sample_id=sample_id, reference=reference, metadata=metadata,
+                            source=str(path), bit_depth=depth.bits)

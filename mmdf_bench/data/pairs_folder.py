@@ -20,14 +20,17 @@ missing partner, a shape mismatch, an unreadable file, NaN) are raised when
 that pair is loaded, so the runner records them and goes on with the others.
 """
 
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from mmdf_bench.bit_depth import InferredBitDepthWarning
 from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.data.folder import dataset_bits
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import read_image, to_gray
+from mmdf_bench.images import read_image, read_image_with_depth, stack_bit_depth, to_gray
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 PSF_SUFFIXES = (".npy",) + IMAGE_SUFFIXES
@@ -70,7 +73,10 @@ def read_psf(path):
             raise InvalidInputError(f"PSF file {path} holds {psf.dtype} values, expected real numbers")
         psf = psf.astype(np.float64)
     else:
-        psf = to_gray(read_image(path)).astype(np.float64)
+        with warnings.catch_warnings():
+            # the kernel is normalised to sum 1: the scale of its values does not matter
+            warnings.simplefilter("ignore", InferredBitDepthWarning)
+            psf = to_gray(read_image(path)).astype(np.float64)
     if psf.ndim != 2 or psf.shape[0] % 2 == 0 or psf.shape[1] % 2 == 0:
         raise InvalidInputError(f"a PSF must be a 2-D array of odd size, got shape {psf.shape} in {path}")
     if not np.all(np.isfinite(psf)):
@@ -91,6 +97,13 @@ class DeblurPairsFolder(Dataset):
     root : str or Path, optional
     seed : int, optional
         Unused.
+    bits : int, optional
+        Bit depth of the stored values, e.g. 12 for 12-bit data in 16-bit
+        files (``--datasets deblur-folder=PATH:bits=12``); by default read from
+        the files' metadata, else guessed from the pair's data with a warning
+        (see `mmdf_bench.bit_depth`). Both images of a pair are read at one
+        depth, so PSNR and SSIM use the data's true range; restored images
+        are stored and scored at it.
     """
 
     name: ClassVar[str] = "deblur-folder"
@@ -103,8 +116,9 @@ class DeblurPairsFolder(Dataset):
     card: ClassVar[str] = "deblur-folder.md"
     realism = "real"
 
-    def __init__(self, *, root=None, seed=0):
+    def __init__(self, *, root=None, seed=0, bits=None):
         super().__init__(root=root, seed=seed)
+        self.bits = dataset_bits(bits, self.name)
         self._index = None
 
     def _scan(self):
@@ -157,15 +171,18 @@ class DeblurPairsFolder(Dataset):
         blurred_path = self._one(sample_id, BLURRED_FOLDER, entry["blurred"])
         sharp_path = self._one(sample_id, SHARP_FOLDER, entry["sharp"])
         psf_path = self._one(sample_id, PSF_FOLDER, entry["psf"], required=False)
-        blurred = read_image(blurred_path)
-        sharp = read_image(sharp_path)
+        depth = stack_bit_depth([blurred_path, sharp_path], bits=self.bits,
+                                source=f"the pair {blurred_path} / {sharp_path}")
+        blurred = read_image_with_depth(blurred_path, depth=depth)[0]
+        sharp = read_image_with_depth(sharp_path, depth=depth)[0]
         if blurred.shape != sharp.shape:
             raise InvalidInputError(
                 f"{blurred_path}: shape {blurred.shape} differs from its sharp partner {sharp_path} "
                 f"with shape {sharp.shape}")
         psf = read_psf(psf_path) if psf_path is not None else None
-        metadata = {"blurred_file": blurred_path.name, "sharp_file": sharp_path.name}
+        metadata = {"blurred_file": blurred_path.name, "sharp_file": sharp_path.name,
+                    "bit_depth_source": depth.source}
         if psf_path is not None:
             metadata["psf_file"] = psf_path.name
         return DeblurSample(blurred=blurred, reference=sharp, sample_id=sample_id, psf=psf,
-                            metadata=metadata, source=str(blurred_path))
+                            metadata=metadata, source=str(blurred_path), bit_depth=depth.bits)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from mmdf_bench.data.folder import read_folder_stack
-from mmdf_bench.data.folder import read_tiff_stack as _read_tiff_pages
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray, validate_image, validate_stack, write_image
+from mmdf_bench.tiff_stacks import read_tiff_stack as _read_tiff
 
 
 def variance_of_laplacian(image, *, mask=None):
@@ -49,8 +49,14 @@ def variance_of_laplacian(image, *, mask=None):
     return float(values.astype(np.float64).var()) if values.size else 0.0
 
 
-def read_zstack_folder(folder):
+def read_zstack_folder(folder, *, bits=None):
     """Read a folder of images, sorted by file name, as a z-stack.
+
+    Parameters
+    ----------
+    folder : str or Path
+    bits : int, optional
+        Bit depth of the stored values (see `mmdf_bench.bit_depth`).
 
     Returns
     -------
@@ -58,11 +64,15 @@ def read_zstack_folder(folder):
     names : list of str
         The file names, in plane order.
     """
-    return read_folder_stack(folder)
+    stack, names, _ = read_folder_stack(folder, bits=bits)
+    return stack, names
 
 
-def read_tiff_stack(path):
-    """Read a multi-page TIFF as a z-stack, one plane per page.
+def read_tiff_stack(path, *, bits=None, channel=None):
+    """Read a TIFF file as a z-stack, following the axes it declares.
+
+    See `mmdf_bench.tiff_stacks.read_tiff_stack` for the rules (z, channel and
+    colour axes; plain multi-page files in page order).
 
     Returns
     -------
@@ -71,10 +81,10 @@ def read_tiff_stack(path):
     Raises
     ------
     InvalidInputError
-        Naming the file: missing, unreadable, pages of different shapes,
-        fewer than two pages.
+        Naming the file: missing, unreadable, several channels without
+        `channel`, no identifiable z axis, fewer than two planes.
     """
-    return validate_stack(_read_tiff_pages(path), source=str(path))
+    return validate_stack(_read_tiff(path, bits=bits, channel=channel)[0], source=str(path))
 
 
 def iter_video_frames(path, *, step=1, max_frames=None):

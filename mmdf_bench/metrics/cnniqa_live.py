@@ -31,12 +31,16 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from mmdf_bench.errors import InvalidInputError, MetricUnavailableError, WeightsUnavailableError
+from mmdf_bench.errors import (
+    InvalidInputError,
+    MetricUnavailableError,
+    WeightsUnavailableError,
+)
 from mmdf_bench.images import to_gray, validate_image
 from mmdf_bench.metrics.base import Metric
 from mmdf_bench.weights import WeightFile, resolve_weights
 
-__all__ = ["CNNIQA_LIVE_WEIGHTS", "LiveCNNIQA", "PATCH_SIZE", "cnniqa_live", "local_normalization"]
+__all__ = ["CNNIQA_LIVE_WEIGHTS", "PATCH_SIZE", "LiveCNNIQA", "cnniqa_live", "local_normalization"]
 
 CNNIQA_LIVE_WEIGHTS = WeightFile(
     path="cnniqa/CNNIQA-LIVE.pth",

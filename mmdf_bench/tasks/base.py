@@ -99,7 +99,9 @@ class Task:
     predict : callable
         ``predict(method, sample) -> output``; validates the output.
     save_output : callable
-        ``save_output(output, path_without_suffix)`` writes the output for a person to open.
+        ``save_output(output, path_without_suffix, *, bit_depth)`` writes the
+        output for a person to open; image outputs at the sample's storage
+        ``bit_depth``.
     default_datasets : tuple of str
     primary_metrics : tuple of str
         Metrics the leaderboard sorts by, the first available one wins.

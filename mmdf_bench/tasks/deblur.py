@@ -11,7 +11,8 @@ from typing import ClassVar
 import numpy as np
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import validate_image, write_image
+from mmdf_bench.bit_depth import check_bits
+from mmdf_bench.images import quantise, validate_image, write_image
 from mmdf_bench.tasks.base import Method, Task
 
 TRACKS = ("non-blind", "blind")
@@ -47,6 +48,9 @@ class DeblurSample:
     metadata : dict
     source : str, optional
         File the pair was read from, for error messages.
+    bit_depth : int, optional
+        Bits per sample the blurred image was stored with: restored images
+        are stored and scored at it.
     """
 
     blurred: np.ndarray
@@ -56,9 +60,11 @@ class DeblurSample:
     group: str = None
     metadata: dict = field(default_factory=dict)
     source: str = None
+    bit_depth: int = 8
 
     def __post_init__(self):
         where = self.source or self.sample_id
+        self.bit_depth = check_bits(self.bit_depth, source=where)
         self.blurred = validate_image(self.blurred, source=f"{where} (blurred)")
         self.reference = validate_image(self.reference, source=f"{where} (sharp)")
         if self.blurred.shape != self.reference.shape:
@@ -89,7 +95,11 @@ class DeblurMethod(Method):
 
 
 def predict(method, sample):
-    """Run `method` on `sample` (giving the PSF only to non-blind methods) and check the output."""
+    """Run `method` on `sample` (giving the PSF only to non-blind methods) and check the output.
+
+    The restored image is rounded to the grid of a ``sample.bit_depth``-bit
+    file (`mmdf_bench.images.quantise`), so that what is scored is what is stored.
+    """
     where = f"output of {method.name or type(method).__name__} on {sample.sample_id}"
     if getattr(method, "track", "blind") == "non-blind":
         if sample.psf is None:
@@ -103,12 +113,13 @@ def predict(method, sample):
                                 f"{sample.blurred.shape} ({where})")
     if not np.all(np.isfinite(restored)):
         raise InvalidInputError(f"restored image contains NaN or infinite values ({where})")
-    return validate_image(np.clip(restored, 0.0, 1.0), source=where)
+    restored = validate_image(np.clip(restored, 0.0, 1.0), source=where)
+    return quantise(restored, bits=sample.bit_depth)
 
 
-def save_output(restored, path):
-    """Write the restored image as ``<path>.png``."""
-    write_image(f"{path}.png", restored)
+def save_output(restored, path, *, bit_depth=8):
+    """Write the restored image as ``<path>.png`` at `bit_depth` bits (16-bit PNG above 8)."""
+    write_image(f"{path}.png", restored, bits=bit_depth)
 
 
 def describe_sample(sample):

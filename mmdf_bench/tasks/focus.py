@@ -276,8 +276,8 @@ def predict(method, sample):
     return FocusPrediction(probability, levels)
 
 
-def save_output(prediction, path):
-    """Write the prediction as ``<path>.json``."""
+def save_output(prediction, path, *, bit_depth=None):
+    """Write the prediction as ``<path>.json`` (`bit_depth` is for image outputs; unused)."""
     import json
     from pathlib import Path
 

@@ -10,7 +10,8 @@ from typing import ClassVar
 import numpy as np
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import validate_image, validate_stack, write_image
+from mmdf_bench.bit_depth import check_bits
+from mmdf_bench.images import quantise, validate_image, validate_stack, write_image
 from mmdf_bench.tasks.base import Method, Task
 
 
@@ -33,6 +34,9 @@ class FusionSample:
         Anything else worth keeping (depth map statistics, source file, ...).
     source : str, optional
         File or folder the stack was read from, for error messages.
+    bit_depth : int, optional
+        Bits per sample the stack was stored with (8 for 8-bit files, 12 for
+        12-bit data, ...): fused images are stored and scored at it.
     """
 
     stack: np.ndarray
@@ -41,9 +45,11 @@ class FusionSample:
     group: str = None
     metadata: dict = field(default_factory=dict)
     source: str = None
+    bit_depth: int = 8
 
     def __post_init__(self):
         where = self.source or self.sample_id
+        self.bit_depth = check_bits(self.bit_depth, source=where)
         self.stack = validate_stack(self.stack, source=where)
         if self.reference is not None:
             self.reference = validate_image(self.reference, source=f"{where} (reference)")
@@ -71,7 +77,12 @@ class FusionMethod(Method):
 
 
 def predict(method, sample):
-    """Run `method` on `sample` and check that the fused image is usable."""
+    """Run `method` on `sample`, check the fused image and store it at the stack's bit depth.
+
+    The fused image is rounded to the grid of a ``sample.bit_depth``-bit file
+    (`mmdf_bench.images.quantise`): what is scored is what a user who saves
+    it gets, and a saved output scores exactly what ``scores.csv`` says.
+    """
     fused = np.asarray(method.fuse(sample.stack))
     where = f"output of {method.name or type(method).__name__} on {sample.sample_id}"
     if fused.shape != sample.stack.shape[1:]:
@@ -80,12 +91,13 @@ def predict(method, sample):
         )
     if not np.all(np.isfinite(fused)):
         raise InvalidInputError(f"fused image contains NaN or infinite values ({where})")
-    return validate_image(np.clip(fused, 0.0, 1.0), source=where)
+    fused = validate_image(np.clip(fused, 0.0, 1.0), source=where)
+    return quantise(fused, bits=sample.bit_depth)
 
 
-def save_output(fused, path):
-    """Write the fused image as ``<path>.png``."""
-    write_image(f"{path}.png", fused)
+def save_output(fused, path, *, bit_depth=8):
+    """Write the fused image as ``<path>.png`` at `bit_depth` bits (16-bit PNG above 8)."""
+    write_image(f"{path}.png", fused, bits=bit_depth)
 
 
 def describe_sample(sample):
