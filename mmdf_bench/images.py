@@ -273,10 +273,34 @@ def stack_bit_depth(paths, *, bits=None, source=None):
     paths = [Path(path) for path in paths]
     summaries = []
     for path in paths:
-        array, recorded, scaled = _read_pixels(path)
-        summaries.append(pixel_summary(array, recorded=recorded, scaled=scaled))
+        quick = None if bits is not None else _eight_bit_summary(path)
+        if quick is None:
+            array, recorded, scaled = _read_pixels(path)
+            quick = pixel_summary(array, recorded=recorded, scaled=scaled)
+        summaries.append(quick)
     source = source or (str(paths[0].parent) if paths else "stack")
     return decide_bit_depth(summaries, bits=bits, source=source)
+
+
+def _eight_bit_summary(path):
+    """`pixel_summary` of an 8-bit PNG or a JPEG from its header, or None (decode it).
+
+    Without a `bits` option the largest value of 8-bit data decides nothing,
+    so large 8-bit planes need not be decoded to learn their depth.
+    """
+    from mmdf_bench.bit_depth import png_header
+
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg") and path.is_file():
+        return np.dtype(np.uint8), 0, None, False
+    if suffix == ".png" and path.is_file():
+        try:
+            header = png_header(path)
+        except OSError:
+            return None
+        if header is not None and header[0] is not None and header[0] <= 8:
+            return np.dtype(np.uint8), 0, header[2], True
+    return None
 
 
 def read_images(paths, *, bits=None, source=None):

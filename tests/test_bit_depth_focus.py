@@ -22,7 +22,7 @@ from skimage import data
 
 from mmdf_bench import registry
 from mmdf_bench.bit_depth import InferredBitDepthWarning
-from mmdf_bench.data.zstack import ZStackFolder
+from mmdf_bench.data.zstack_folder import ZStackFolder
 from mmdf_bench.runner import run
 
 PLANES = 7
@@ -40,8 +40,9 @@ class SplitZStacks(ZStackFolder):
         everything = super().sample_ids("test")
         if split == "validation":
             return []
-        return [sample_id for sample_id in everything
-                if sample_id.startswith("train-") == (split == "train")]
+        if split == "train":  # patches only: the whole-stack samples are for the autofocus metrics
+            return [i for i in everything if i.startswith("train-") and not i.endswith("-stack")]
+        return [i for i in everything if not i.startswith("train-")]
 
 
 def _stack(image):
@@ -60,7 +61,7 @@ def stored(tmp_path_factory):
     for name, levels in stacks.items():
         for index, plane in enumerate(levels):
             (root / "8-bit" / name).mkdir(parents=True, exist_ok=True)
-            iio.imwrite(root / "8-bit" / name / f"z{index}.png", plane)
+            iio.imwrite(root / "8-bit" / name / f"plane_{index:03d}.png", plane)
         (root / "12-bit").mkdir(exist_ok=True)
         tifffile.imwrite(root / "12-bit" / f"{name}.tif",
                          np.round(levels / 255 * 4095).astype(np.uint16), photometric="rgb")
@@ -79,7 +80,8 @@ def split_stacks(scratch_registrations, tmp_path, monkeypatch):
 def _means(root, storage, out, methods=None, option=""):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run("focus", methods=methods or ["*"], datasets=[f"split-zstacks={root / storage}{option}"],
+        result = run("focus", methods=methods or ["*"],
+                     datasets=[f"split-zstacks={root / storage}:z_step_um=6{option}"],
                      out_dir=out / (storage + option.replace(":", "-").replace("=", "")),
                      progress=False, profile="smoke")
     assert result.failures.empty, result.failures.to_string()
@@ -109,15 +111,16 @@ def test_a_wrong_bit_depth_changes_the_verdicts(stored, split_stacks, tmp_path):
     from mmdf_bench.tasks.focus import predict
 
     method = registry.methods.create("fm-variance-of-laplacian")
-    train = SplitZStacks(root=stored / "8-bit")
+    train = SplitZStacks(root=stored / "8-bit", z_step_um=6)
     method.fit([train.load(sample_id) for sample_id in train.sample_ids("train")], seed=0)
 
     def in_focus_found(bits):
-        test = SplitZStacks(root=stored / "12-bit", bits=bits)
-        samples = [test.load(sample_id) for sample_id in test.sample_ids("test")]
+        test = SplitZStacks(root=stored / "12-bit", bits=bits, z_step_um=6)
+        samples = [test.load(sample_id) for sample_id in test.sample_ids("test")
+                   if not sample_id.endswith("-stack")]
         return np.mean([predict(method, sample).label == 0 for sample in samples if sample.label == 0])
 
     assert in_focus_found(12) == 1.0
     assert in_focus_found(16) == 0.0
     with pytest.raises(Exception, match="values up to .* more than bits=8"):
-        SplitZStacks(root=stored / "12-bit", bits=8).sample_ids("test")
+        SplitZStacks(root=stored / "12-bit", bits=8, z_step_um=6).sample_ids("test")

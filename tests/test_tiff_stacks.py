@@ -6,7 +6,7 @@ import tifffile
 from PIL import Image
 
 from mmdf_bench.data.folder import FusionFolder
-from mmdf_bench.data.zstack import ZStackFolder
+from mmdf_bench.data.zstack_folder import ZStackFolder
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.tiff_stacks import read_tiff_stack
 
@@ -88,8 +88,10 @@ def test_the_folder_datasets_take_the_channel_option(tmp_path):
         FusionFolder(root=tmp_path).load("cells")
     sample = FusionFolder(root=tmp_path, channel=1).load("cells")
     np.testing.assert_array_equal(sample.stack, _unit(channels[1]))
-    focus = ZStackFolder(root=tmp_path, channel=0)
-    patch = focus.load(focus.sample_ids("test")[0]).patch
+    focus = ZStackFolder(root=tmp_path, channel=0, z_step_um=2)
+    patch_id = next(i for i in focus.sample_ids("test") if not i.endswith("-stack"))
+    patch = focus.load(patch_id).patch
     assert patch.shape == (84, 84)
+    np.testing.assert_array_equal(focus.load("cells-stack").read_plane(2), _unit(channels[0][2]))
     with pytest.raises(InvalidInputError, match="channel must be a non-negative integer"):
         ZStackFolder(root=tmp_path, channel="red")

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mmdf_bench.bit_depth import StackDepth
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import read_image, to_gray
+from mmdf_bench.images import read_image_with_depth, stack_bit_depth, to_gray, validate_image
+from mmdf_bench.tiff_stacks import read_tiff_stack
 
-__all__ = ["FieldStack", "Plane", "read_manifest"]
+__all__ = ["FieldStack", "Plane", "read_manifest", "tiff_pages"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ class FieldStack:
     focus_rule : str, optional
         How `focus_z_um` was found, when it was not measured (a person or the
         instrument) but chosen by a rule; datasets report it.
+    bits : int, optional
+        Bit depth of the stored values (see `mmdf_bench.bit_depth`); by
+        default from the files' metadata, else guessed over all planes.
+    channel : int, optional
+        The channel to read from multi-channel TIFF files.
     """
 
     name: str
@@ -76,6 +83,8 @@ class FieldStack:
     grey: bool = True
     metadata: dict = field(default_factory=dict)
     focus_rule: str = None
+    bits: int = None
+    channel: int = None
 
     def __post_init__(self):
         planes = sorted(self.planes, key=lambda plane: plane.z_um)
@@ -105,29 +114,45 @@ class FieldStack:
     def __len__(self):
         return len(self.planes)
 
+    @property
+    def depth(self):
+        """The stack's `mmdf_bench.bit_depth.StackDepth`, decided once over all its planes."""
+        if getattr(self, "_depth", None) is None:
+            files = sorted({plane.path for plane in self.planes if plane.page is None})
+            tiffs = sorted({plane.path for plane in self.planes if plane.page is not None})
+            depths = [stack_bit_depth(files, bits=self.bits, source=f"stack {self.name!r}")] if files else []
+            depths += [tiff_pages(path, bits=self.bits, channel=self.channel)[1] for path in tiffs]
+            self._depth = StackDepth(tuple(item for depth in depths for item in depth.depths))
+        return self._depth
+
     def read_plane(self, index):
-        """Plane `index` as float32 in [0, 1] (grey when `grey`)."""
+        """Plane `index` as float32 in [0, 1] (grey when `grey`), at the stack's bit depth."""
         plane = self.planes[index]
         if plane.page is None:
-            image = read_image(plane.path)
+            image = read_image_with_depth(plane.path, depth=self.depth)[0]
         else:
-            from mmdf_bench.images import validate_image
-
-            status = os.stat(plane.path)
-            pages = _tiff_pages(str(plane.path), status.st_size, status.st_mtime_ns)
+            pages = tiff_pages(plane.path, bits=self.bits, channel=self.channel)[0]
             if not 0 <= plane.page < len(pages):
                 raise InvalidInputError(f"{plane.path} has no page {plane.page}")
             image = validate_image(pages[plane.page], source=plane.describe())
         return to_gray(image) if self.grey and image.ndim == 3 else image
 
 
-@lru_cache(maxsize=2)
-def _tiff_pages(path, size, mtime_ns):
-    # a plane is read page by page, but decoding the file once serves all its pages;
-    # size and mtime are in the key so that an edited file is read again
-    from mmdf_bench.data.folder import read_tiff_stack
+def tiff_pages(path, *, bits=None, channel=None):
+    """The z planes of a TIFF stack and its bit depth (`mmdf_bench.tiff_stacks.read_tiff_stack`).
 
-    return tuple(read_tiff_stack(path))
+    A plane is read page by page, but decoding the file once serves all its
+    pages: the last two files read are kept.
+    """
+    status = os.stat(path)
+    return _tiff_pages(str(path), status.st_size, status.st_mtime_ns, bits, channel)
+
+
+@lru_cache(maxsize=2)
+def _tiff_pages(path, size, mtime_ns, bits, channel):
+    # size and mtime are in the key so that an edited file is read again
+    stack, depth = read_tiff_stack(path, bits=bits, channel=channel)
+    return tuple(stack), depth
 
 
 def read_manifest(path, *, required, dataset):

@@ -32,8 +32,8 @@ import numpy as np
 
 from mmdf_bench.data.field_focus import MIN_CONTRAST, FieldFocusDataset, option_number
 from mmdf_bench.data.field_of_view import specimen_mask
-from mmdf_bench.data.field_stacks import FieldStack, Plane
-from mmdf_bench.data.folder import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from mmdf_bench.data.field_stacks import FieldStack, Plane, tiff_pages
+from mmdf_bench.data.folder import IMAGE_SUFFIXES, TIFF_SUFFIXES, dataset_bits, dataset_channel
 from mmdf_bench.data.z_positions import tiff_z_step, z_from_name
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray
@@ -110,6 +110,14 @@ class ZStackFolder(FieldFocusDataset):
         Distance between consecutive planes (µm) of stacks whose z is
         neither in their file names, nor in their TIFF metadata, nor in
         ``focus.csv``.
+    bits : int, optional
+        Bit depth of the stored values, e.g. 12 for 12-bit data in 16-bit
+        files (``--datasets zstack-folder=PATH:bits=12``); by default read from
+        the files' metadata, else guessed from each stack's data with a
+        warning (see `mmdf_bench.bit_depth`).
+    channel : int, optional
+        The channel to read from multi-channel TIFF files (0-based); see
+        `mmdf_bench.tiff_stacks` for how their axes are read.
     min_contrast, tolerance_um, level_step_um : float, optional
         As in `FieldFocusDataset`.
     """
@@ -124,9 +132,11 @@ class ZStackFolder(FieldFocusDataset):
     card: ClassVar[str] = "zstack-folder.md"
 
     def __init__(self, *, root=None, seed=0, patch_size=84, z_step_um=None, min_contrast=MIN_CONTRAST,
-                 tolerance_um=None, level_step_um=5.0):
+                 tolerance_um=None, level_step_um=5.0, bits=None, channel=None):
         super().__init__(root=root, seed=seed, patch_size=patch_size, min_contrast=min_contrast,
                          tolerance_um=tolerance_um, level_step_um=level_step_um)
+        self.bits = dataset_bits(bits, self.name)
+        self.channel = dataset_channel(channel, self.name)
         self.z_step_um = None if z_step_um is None else option_number(z_step_um, "z_step_um", self.name,
                                                                       positive=True)
         self._masks = {}
@@ -189,15 +199,15 @@ class ZStackFolder(FieldFocusDataset):
                            and not child.name.startswith(".") and child.suffix.lower() in IMAGE_SUFFIXES)
             if len(files) < 2:
                 raise InvalidInputError(f"a stack needs at least 2 images, {path} holds {len(files)}")
+            if self.channel is not None:
+                raise InvalidInputError(f"{self.name}: channel={self.channel} applies to TIFF stacks, "
+                                        f"but {path} is a folder of images")
             named = [z_from_name(file.name) for file in files]
             if all(z is not None for z in named):
                 return [Plane(file, z) for file, z in zip(files, named)], "file names"
             locations, count, step = [(file, None) for file in files], len(files), None
         else:
-            from mmdf_bench.data.field_stacks import _tiff_pages
-
-            status = path.stat()
-            count = len(_tiff_pages(str(path), status.st_size, status.st_mtime_ns))
+            count = len(tiff_pages(path, bits=self.bits, channel=self.channel)[0])
             if count < 2:
                 raise InvalidInputError(f"a stack needs at least 2 planes, {path} holds {count}")
             locations = [(path, page) for page in range(count)]
@@ -225,7 +235,8 @@ class ZStackFolder(FieldFocusDataset):
             entry = table.get(name, {})
             planes, source = self._planes(name, path, entry)
             field = FieldStack(name, tuple(planes), focus_z_um=0.0, grey=False,
-                               metadata={"stack": name, "z_source": source})
+                               metadata={"stack": name, "z_source": source}, bits=self.bits,
+                               channel=self.channel)
             total = None
             for index in range(len(field)):
                 image = field.read_plane(index)
@@ -263,5 +274,5 @@ class ZStackFolder(FieldFocusDataset):
 
     def describe(self):
         description = super().describe()
-        description["options"]["z_step_um"] = self.z_step_um
+        description["options"].update(z_step_um=self.z_step_um, bits=self.bits, channel=self.channel)
         return description
