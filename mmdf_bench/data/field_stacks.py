@@ -22,7 +22,12 @@ import numpy as np
 
 from mmdf_bench.bit_depth import StackDepth
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import read_image_with_depth, stack_bit_depth, to_gray, validate_image
+from mmdf_bench.images import (
+    read_image_with_depth,
+    stack_bit_depth,
+    to_gray,
+    validate_image,
+)
 from mmdf_bench.tiff_stacks import read_tiff_stack
 
 __all__ = ["FieldStack", "Plane", "read_manifest", "tiff_pages"]

@@ -33,7 +33,12 @@ import numpy as np
 from mmdf_bench.data.field_focus import MIN_CONTRAST, FieldFocusDataset, option_number
 from mmdf_bench.data.field_of_view import specimen_mask
 from mmdf_bench.data.field_stacks import FieldStack, Plane, tiff_pages
-from mmdf_bench.data.folder import IMAGE_SUFFIXES, TIFF_SUFFIXES, dataset_bits, dataset_channel
+from mmdf_bench.data.folder import (
+    IMAGE_SUFFIXES,
+    TIFF_SUFFIXES,
+    dataset_bits,
+    dataset_channel,
+)
 from mmdf_bench.data.z_positions import tiff_z_step, z_from_name
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray
