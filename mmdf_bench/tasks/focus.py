@@ -22,7 +22,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import validate_image, write_image
+from mmdf_bench.images import validate_image
 from mmdf_bench.tasks.base import Method, Task
 
 IN_FOCUS, OUT_OF_FOCUS = 0, 1
