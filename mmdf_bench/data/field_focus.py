@@ -54,7 +54,7 @@ PLANE_CACHE = 128
 _SMOOTHING_SIGMA = 1.0
 
 
-def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA):
+def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA, percentiles=(1, 99)):
     """Luminance spread of each `size` x `size` patch: 99th minus 1st percentile after smoothing.
 
     Parameters
@@ -66,6 +66,9 @@ def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA):
     sigma : float, optional
         Gaussian smoothing (pixels) applied to the whole image first, so that
         sensor noise does not count as content.
+    percentiles : (float, float), optional
+        The spread is taken between these percentiles of each patch; larger
+        windows use more extreme ones, so that a small feature still counts.
 
     Returns
     -------
@@ -74,7 +77,7 @@ def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA):
     from scipy.ndimage import gaussian_filter
 
     smooth = gaussian_filter(to_gray(image).astype(np.float32), sigma) if sigma > 0 else to_gray(image)
-    values = [np.percentile(smooth[row:row + size, col:col + size], [1, 99]) for row, col in positions]
+    values = [np.percentile(smooth[row:row + size, col:col + size], percentiles) for row, col in positions]
     return np.array([high - low for low, high in values], dtype=np.float64).reshape(len(values))
 
 

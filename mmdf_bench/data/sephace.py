@@ -27,9 +27,10 @@ from typing import ClassVar
 
 from mmdf_bench.data.field_focus import FieldFocusDataset
 from mmdf_bench.data.field_stacks import FieldStack, Plane, manifest_number, read_manifest
+from mmdf_bench.data.real_pairs import FieldPairsDataset
 from mmdf_bench.errors import InvalidInputError
 
-__all__ = ["SEPHACE_CITATION", "SephaceBrightfield", "read_sephace_fields"]
+__all__ = ["SEPHACE_CITATION", "SephaceBrightfield", "SephaceBrightfieldPairs", "read_sephace_fields"]
 
 SEPHACE_CITATION = (
     "R. Ali et al., \"Automatic segmentation of adherent biological cell boundaries and nuclei from "
@@ -92,6 +93,27 @@ class SephaceBrightfield(FieldFocusDataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "sephace-brightfield"
     card: ClassVar[str] = "sephace-brightfield.md"
+
+    def read_fields(self, root):
+        return read_sephace_fields(root, dataset=self.name)
+
+
+class SephaceBrightfieldPairs(FieldPairsDataset):
+    """Registered real defocus pairs of unstained cells: the ±10 µm planes vs the focal plane.
+
+    Defocus of a phase object is not a blur (halos replace the faint
+    in-focus contrast), so the fitted PSF explains these pairs poorly; see
+    the card ``datasets/sephace-brightfield-pairs.md``.
+    """
+
+    name: ClassVar[str] = "sephace-brightfield-pairs"
+    summary: ClassVar[str] = ("real bright-field defocus pairs of unstained cells: the ±10 µm planes vs the focal "
+                              "plane, registered, 256x256 crops, fitted PSF (oracle)")
+    citation: ClassVar[str] = SEPHACE_CITATION
+    licence: ClassVar[str] = SephaceBrightfield.licence
+    version: ClassVar[str] = "1"
+    default_folder: ClassVar[str] = "sephace-brightfield"
+    card: ClassVar[str] = "sephace-brightfield-pairs.md"
 
     def read_fields(self, root):
         return read_sephace_fields(root, dataset=self.name)

@@ -14,8 +14,9 @@ Expected layout (as prepared beside the project, see its ``SOURCE.md``)::
         ...
 
 `read_wafer_fields` reads the manifest into `FieldStack` fields; the focus
-dataset is `WaferDefocus`; the deblur and fusion datasets built from the
-same fields live in `mmdf_bench.data.real_pairs` and
+dataset is `WaferDefocus`, the deblur dataset of real defocus pairs
+`WaferDefocusPairs` (`mmdf_bench.data.real_pairs`); the semi-real sets built
+from the same fields live in `mmdf_bench.data.semi_real_deblur` and
 `mmdf_bench.data.semi_real_fusion`.
 
 References
@@ -30,9 +31,10 @@ from typing import ClassVar
 
 from mmdf_bench.data.field_focus import FieldFocusDataset
 from mmdf_bench.data.field_stacks import FieldStack, Plane, manifest_number, read_manifest
+from mmdf_bench.data.real_pairs import FieldPairsDataset
 from mmdf_bench.errors import InvalidInputError
 
-__all__ = ["WAFER_CITATION", "WaferDefocus", "read_wafer_fields"]
+__all__ = ["WAFER_CITATION", "WaferDefocus", "WaferDefocusPairs", "read_wafer_fields"]
 
 WAFER_CITATION = (
     "Images by H. Jang (Brookhaven National Laboratory), repository evanmacbride/microscope-autofocus "
@@ -96,6 +98,26 @@ class WaferDefocus(FieldFocusDataset):
     version: ClassVar[str] = "1"
     default_folder: ClassVar[str] = "wafer-defocus"
     card: ClassVar[str] = "wafer-defocus.md"
+
+    def read_fields(self, root):
+        return read_wafer_fields(root, dataset=self.name)
+
+
+class WaferDefocusPairs(FieldPairsDataset):
+    """Registered real defocus pairs of `wafer-defocus`: planes 1.5-20 µm from focus vs the focal plane.
+
+    See `mmdf_bench.data.real_pairs.FieldPairsDataset` for the samples and
+    the card ``datasets/wafer-defocus-pairs.md``.
+    """
+
+    name: ClassVar[str] = "wafer-defocus-pairs"
+    summary: ClassVar[str] = ("real defocus pairs of the wafer series: planes 1.5-20 µm out of focus, registered to "
+                              "1/20 px, 256x256 crops, with a fitted disc/Gaussian PSF (oracle)")
+    citation: ClassVar[str] = WAFER_CITATION
+    licence: ClassVar[str] = WaferDefocus.licence
+    version: ClassVar[str] = "1"
+    default_folder: ClassVar[str] = "wafer-defocus"
+    card: ClassVar[str] = "wafer-defocus-pairs.md"
 
     def read_fields(self, root):
         return read_wafer_fields(root, dataset=self.name)

@@ -1,0 +1,236 @@
+"""Real defocus pairs for the deblur task: a defocused plane and the in-focus plane of one field.
+
+`FieldPairsDataset` turns fields (`mmdf_bench.data.field_stacks.FieldStack`)
+into deblur samples:
+
+1. **Pairs.** Every plane whose distance from focus lies in
+   ``[min_defocus_um, max_defocus_um]`` is paired with the field's in-focus
+   plane (the reference).
+2. **Registration.** The defocused plane is registered to the reference to
+   a fraction of a pixel over the whole frame
+   (`mmdf_bench.data.registration`: cross-correlation peak within 6 pixels,
+   parabolic refinement) and the shift is removed by the Fourier shift
+   theorem before anything is cut or scored. The shift is kept in the
+   sample's metadata; a pair without a trustworthy peak is left as
+   recorded, and its metadata says so.
+3. **Crops.** Each field is cut into the non-overlapping ``crop_size`` grid
+   (16 pixels from the frame edges, beyond any wrapped-around border of
+   the shift); the ``crops_per_field`` cells whose reference shows the most
+   structure (luminance spread, as for the focus patches) are kept, if
+   their spread reaches `MIN_CONTRAST`. The same crops are cut from every
+   pair of the field.
+4. **PSF.** Non-blind methods receive the disc or Gaussian kernel that best
+   explains the pair (`mmdf_bench.data.psf_fit.fit_defocus_psf`, fitted on
+   the registered planes around the kept crops): an oracle PSF, read from
+   the sharp image, like the exact kernel of the synthetic sets.
+
+Every sample's group is its field; all samples are test samples. Ids read
+``<field>-z<z>um-y<row>x<col>``, taken in turn from every pair so that the
+first ids cover every field.
+"""
+
+from typing import ClassVar
+
+import numpy as np
+
+from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.data.field_focus import MIN_CONTRAST, option_number, patch_contrast
+from mmdf_bench.data.psf_fit import fit_defocus_psf
+from mmdf_bench.data.registration import estimate_shift, shift_image
+from mmdf_bench.errors import InvalidInputError
+
+__all__ = ["BORDER", "FieldPairsDataset", "field_crops"]
+
+#: Pixels between a crop and the frame edge (registration shifts wrap around there).
+BORDER = 16
+#: Percentiles of a crop's luminance whose spread says whether it shows anything.
+CROP_PERCENTILES = (0.2, 99.8)
+#: Side of the window the PSF is fitted on (around the most structured crop).
+PSF_WINDOW = 512
+
+
+def field_crops(image, *, size, count, min_contrast=MIN_CONTRAST, border=BORDER):
+    """The `count` most structured cells of the non-overlapping `size` grid of `image`.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3)
+    size : int
+    count : int
+    min_contrast : float, optional
+        Cells whose luminance spread (`patch_contrast` between the 0.2th and
+        99.8th percentiles, so that a few small features in a large cell
+        count) is lower are never kept.
+    border : int, optional
+        The grid starts `border` pixels from the top-left edges and keeps that far from the others.
+
+    Returns
+    -------
+    positions : list of (int, int)
+        Top-left corners, most structured first.
+    """
+    height, width = image.shape[:2]
+    positions = [(row, col) for row in range(border, height - border - size + 1, size)
+                 for col in range(border, width - border - size + 1, size)]
+    if not positions:
+        return []
+    contrast = patch_contrast(image, positions, size, percentiles=CROP_PERCENTILES)
+    order = np.argsort(-contrast, kind="stable")
+    return [positions[index] for index in order[:count] if contrast[index] >= min_contrast]
+
+
+class FieldPairsDataset(Dataset):
+    """Registered (defocused, in-focus) crops of real fields, with a fitted oracle PSF.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+    seed : int, optional
+        Unused.
+    min_defocus_um, max_defocus_um : float, optional
+        Range of |z| of the defocused planes (default `default_defocus_range_um`).
+    crop_size : int, optional
+    crops_per_field : int, optional
+    """
+
+    task: ClassVar[str] = "deblur"
+    realism: ClassVar[str] = "real"
+    default_defocus_range_um: ClassVar[tuple] = (1.5, 20.0)
+
+    def __init__(self, *, root=None, seed=0, min_defocus_um=None, max_defocus_um=None, crop_size=256,
+                 crops_per_field=4):
+        super().__init__(root=root, seed=seed)
+        low, high = self.default_defocus_range_um
+        self.min_defocus_um = option_number(low if min_defocus_um is None else min_defocus_um,
+                                            "min_defocus_um", self.name)
+        self.max_defocus_um = option_number(high if max_defocus_um is None else max_defocus_um,
+                                            "max_defocus_um", self.name)
+        if self.min_defocus_um > self.max_defocus_um:
+            raise InvalidInputError(f"{self.name}: min_defocus_um {self.min_defocus_um} exceeds max_defocus_um "
+                                    f"{self.max_defocus_um}")
+        self.crop_size = int(option_number(crop_size, "crop_size", self.name, positive=True))
+        self.crops_per_field = int(option_number(crops_per_field, "crops_per_field", self.name, positive=True))
+        self._fields = None
+        self._crops = {}
+        self._index = None
+        self._pairs = {}
+
+    def read_fields(self, root):
+        """Return the fields (a list of `FieldStack`) found in `root`."""
+        raise NotImplementedError
+
+    def fields(self):
+        """Field name -> `FieldStack`."""
+        if self._fields is None:
+            root = resolve_root(self.root, self)
+            self._fields = {field.name: field for field in self.read_fields(root)}
+        return self._fields
+
+    def pair_planes(self, name):
+        """Indices of the planes of field `name` paired with its in-focus plane."""
+        field = self.fields()[name]
+        distance = np.abs(field.defocus_um)
+        return [index for index in range(len(field)) if index != field.focus_index
+                and self.min_defocus_um <= distance[index] <= self.max_defocus_um]
+
+    def crops(self, name):
+        """Top-left corners of the crops of field `name`."""
+        if name not in self._crops:
+            field = self.fields()[name]
+            self._crops[name] = field_crops(field.read_plane(field.focus_index), size=self.crop_size,
+                                            count=self.crops_per_field)
+        return self._crops[name]
+
+    def _build_index(self):
+        if self._index is None:
+            groups = []
+            for name, field in self.fields().items():
+                planes = self.pair_planes(name)
+                if not planes:
+                    continue
+                crops = self.crops(name)
+                for plane in planes:
+                    groups.append([(name, plane, row, col) for row, col in crops])
+            index = {}
+            for rank in range(max((len(group) for group in groups), default=0)):
+                for group in groups:
+                    if rank < len(group):
+                        name, plane, row, col = group[rank]
+                        z = self.fields()[name].planes[plane].z_um
+                        index[f"{name}-z{z:+08.3f}um-y{row}x{col}"] = group[rank]
+            if not index:
+                raise InvalidInputError(
+                    f"{self.name}: no plane lies {self.min_defocus_um}-{self.max_defocus_um} µm from focus with "
+                    f"structure to crop in {resolve_root(self.root, self)}")
+            self._index = index
+        return self._index
+
+    def sample_ids(self, split):
+        if split in ("train", "validation"):
+            return []
+        if split == "test":
+            return list(self._build_index())
+        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train', 'validation' or 'test'")
+
+    def registered_pair(self, name, plane):
+        """``(sharp, registered defocused plane, ShiftEstimate, FittedPSF)`` of one pair (whole planes)."""
+        field = self.fields()[name]
+        sharp = field.read_plane(field.focus_index)
+        blurred = field.read_plane(plane)
+        if blurred.shape != sharp.shape:
+            raise InvalidInputError(f"{field.planes[plane].describe()}: shape {blurred.shape} differs from the "
+                                    f"in-focus plane {field.planes[field.focus_index].describe()}, {sharp.shape}")
+        shift = estimate_shift(sharp, blurred)
+        registered = shift_image(blurred, shift.shift)
+        crops = self.crops(name)
+        row, col = crops[0] if crops else (0, 0)
+        window = self._psf_window(sharp.shape, row, col)
+        return sharp, registered, shift, fit_defocus_psf(sharp[window], registered[window])
+
+    def _pair(self, name, plane):
+        # a pair is registered and fitted once per process; only its crops are kept
+        key = (name, plane)
+        if key not in self._pairs:
+            sharp, registered, shift, fit = self.registered_pair(name, plane)
+            size = self.crop_size
+            crops = {(row, col): (registered[row:row + size, col:col + size].copy(),
+                                  sharp[row:row + size, col:col + size].copy()) for row, col in self.crops(name)}
+            self._pairs[key] = (crops, shift, fit)
+        return self._pairs[key]
+
+    def _psf_window(self, shape, row, col):
+        center_row, center_col = row + self.crop_size // 2, col + self.crop_size // 2
+        half = PSF_WINDOW // 2
+        top = int(np.clip(center_row - half, 0, max(shape[0] - PSF_WINDOW, 0)))
+        left = int(np.clip(center_col - half, 0, max(shape[1] - PSF_WINDOW, 0)))
+        return slice(top, top + PSF_WINDOW), slice(left, left + PSF_WINDOW)
+
+    def load(self, sample_id):
+        from mmdf_bench.tasks.deblur import DeblurSample
+
+        index = self._build_index()
+        if sample_id not in index:
+            raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}")
+        name, plane, row, col = index[sample_id]
+        field = self.fields()[name]
+        crops, shift, fit = self._pair(name, plane)
+        blurred, sharp = crops[(row, col)]
+        metadata = {"blur": "defocus", "field": name, "z_um": field.planes[plane].z_um,
+                    "defocus_um": float(field.defocus_um[plane]), "row": row, "col": col,
+                    "registration": shift.describe(),
+                    "psf": {"source": "fitted to the registered pair (oracle)", **fit.describe()},
+                    **field.metadata}
+        return DeblurSample(blurred=blurred, reference=sharp, sample_id=sample_id,
+                            psf=fit.kernel(), group=name, metadata=metadata,
+                            source=f"{field.planes[plane].describe()} vs {field.planes[field.focus_index].describe()}")
+
+    def describe(self):
+        description = super().describe()
+        description["options"] = {"defocus_range_um": [self.min_defocus_um, self.max_defocus_um],
+                                  "crop_size": self.crop_size, "crops_per_field": self.crops_per_field}
+        description["fields"] = {name: {"pairs_z_um": [round(float(self.fields()[name].planes[k].z_um), 4)
+                                                       for k in self.pair_planes(name)],
+                                        "crops": len(self.crops(name))}
+                                 for name in self.fields()}
+        return description
+
