@@ -169,9 +169,10 @@ class FocusModelMasks:
 
         focus = MMDFFocusCNN(profile=profile)
         if self.checkpoint is not None:
-            import torch
+            from mmdf_bench.checkpoints import load_checkpoint
 
-            focus.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=False))
+            state, _ = load_checkpoint(self.checkpoint, method_name=FOCUS_METHOD, profile=profile)
+            focus.load_state_dict(state)
             self.record = {"checkpoint": str(self.checkpoint), "cached": True, "profile": profile}
         else:
             from mmdf_bench import registry

@@ -79,6 +79,9 @@ def _add_run(subparsers):
                        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
     scale.add_argument("--chunk-size", type=int, metavar="N",
                        help="samples per task (default: about four tasks per worker)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run that --out already holds (its results are "
+                             "deleted); without it such a folder is refused")
     scale.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the interrupted run in RUN_DIR: compute only the missing "
                             "(dataset, method, sample) results; options left out are taken from "
@@ -121,6 +124,7 @@ def _asked_by_name(patterns):
 
 def _run(arguments):
     from mmdf_bench.leaderboard_terminal import did_not_run, short_reason, to_terminal
+    from mmdf_bench.run_destination import new_run_folder
     from mmdf_bench.run_format import FAILURES_FILE
     from mmdf_bench.runner import run
 
@@ -128,16 +132,27 @@ def _run(arguments):
         raise MmdfBenchError("--limit must be at least 1")
     if arguments.jobs < 1 or (arguments.chunk_size is not None and arguments.chunk_size < 1):
         raise MmdfBenchError("--jobs and --chunk-size must be at least 1")
+    if arguments.overwrite and arguments.resume is not None:
+        raise MmdfBenchError("--overwrite replaces a run and --resume continues it: give one")
     settings = _run_settings(arguments)
-    out = (arguments.resume or arguments.out
-           or Path("runs") / f"{settings['task']}-{datetime.now():%Y%m%d-%H%M%S}")
+    out = arguments.resume or arguments.out
+    created = None
+    if out is None:  # a new folder of its own, even for runs started in the same second
+        prepare_output_folder("runs", option="--out")
+        out = created = new_run_folder("runs", f"{settings['task']}-{datetime.now():%Y%m%d-%H%M%S}")
     # a write that fails mid-run (the disk fills) loses nothing already journalled
     kept = f"what was recorded before stays in {out}; make room and continue with --resume {out}"
-    with writing(out, option="--out", kept=kept):
-        result = run(settings.pop("task"), **settings, out_dir=out, progress=not arguments.quiet,
-                     jobs=arguments.jobs, executor=arguments.executor,
-                     scheduler=arguments.scheduler, chunk_size=arguments.chunk_size,
-                     resume=arguments.resume is not None)
+    try:
+        with writing(out, option="--out", kept=kept):
+            result = run(settings.pop("task"), **settings, out_dir=out,
+                         progress=not arguments.quiet, jobs=arguments.jobs,
+                         executor=arguments.executor, scheduler=arguments.scheduler,
+                         chunk_size=arguments.chunk_size, resume=arguments.resume is not None,
+                         overwrite=arguments.overwrite)
+    except MmdfBenchError:
+        if created is not None and not any(created.iterdir()):
+            created.rmdir()  # refused before anything was written: leave no empty folder
+        raise
     width = 100  # the same view in a terminal, a log file or a CI job
     interrupted = result.manifest.get("status") == "interrupted"
     if not (interrupted and result.leaderboard.rows.empty):  # nothing to show yet
@@ -285,17 +300,26 @@ def _add_stack_from_video(subparsers):
     parser.add_argument("video", type=Path)
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     parser.add_argument("--planes", type=int, default=11, help="number of planes (default 11)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the planes of an earlier extraction in DIR (without it, "
+                             "a folder that is not empty is refused)")
     parser.set_defaults(handler=_stack_from_video)
 
 
 def _stack_from_video(arguments):
-    from mmdf_bench.data.zstack import stack_from_video, write_stack
+    from mmdf_bench.data.zstack import stack_from_video, stale_planes, write_stack
 
     import pandas as pd
 
     prepare_output_folder(arguments.out, option="-o")  # before decoding the video
+    stale = stale_planes(arguments.out, replace=arguments.overwrite)
     stack, frames, scores = stack_from_video(arguments.video, num_planes=arguments.planes)
     with writing(arguments.out, option="-o"):
+        for path in stale:  # only once the new planes are ready
+            path.unlink()
+        if stale:
+            print(f"removed the {sum(path.suffix == '.png' for path in stale)} planes of an "
+                  f"earlier extraction from {arguments.out}")
         paths = write_stack(stack, arguments.out)
         # keep the evidence for the choice: which frame became which plane, and every frame's score
         pd.DataFrame({"plane": range(len(frames)), "frame": frames, "file": [p.name for p in paths]}

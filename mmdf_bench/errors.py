@@ -34,3 +34,7 @@ class MetricUnavailableError(MmdfBenchError):
 
 class OutputError(MmdfBenchError, OSError):
     """A result, report or picture cannot be written where the user asked."""
+
+
+class CheckpointError(MmdfBenchError):
+    """A cached checkpoint is missing, corrupt or unreadable."""

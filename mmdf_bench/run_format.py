@@ -38,7 +38,8 @@ pandas would read it as missing; only an empty cell is missing.
 
 Writing: a file that is written whole is replaced atomically
 (`write_text_atomic`), so an interruption, or another process reading it,
-meets the old file or the new one, never half of one.
+meets the old file or the new one, never half of one. Which folder a run
+may write into is `mmdf_bench.run_destination`'s concern.
 
 References
 ----------
@@ -64,10 +65,11 @@ from mmdf_bench.errors import MmdfBenchError
 
 __all__ = ["COMPLETED_COLUMNS", "COMPLETED_FILE", "FAILURES_FILE", "FAILURE_COLUMNS",
            "FORMAT_VERSION", "LEADERBOARD_FILES", "MANIFEST_FILE", "NAME_COLUMNS",
-           "OUTPUTS_FOLDER", "RunFormatError", "SAMPLES_FILE", "SAMPLE_COLUMNS", "SCORES_FILE",
-           "SCORE_COLUMNS", "leaderboard_from_json", "leaderboard_to_json", "plain",
-           "read_csv_rows", "read_journal", "read_leaderboard", "read_manifest", "read_table",
-           "write_csv_atomic", "write_leaderboard", "write_manifest", "write_text_atomic"]
+           "OUTPUTS_FOLDER", "RUN_FILES", "RunFormatError", "SAMPLES_FILE", "SAMPLE_COLUMNS",
+           "SCORES_FILE", "SCORE_COLUMNS", "leaderboard_from_json", "leaderboard_to_json",
+           "plain", "read_csv_rows", "read_journal", "read_leaderboard", "read_manifest",
+           "read_table", "write_csv_atomic", "write_leaderboard", "write_manifest",
+           "write_text_atomic"]
 
 #: Written under the manifest key ``mmdf_bench_results``; a reader refuses a newer one.
 FORMAT_VERSION = 1
@@ -88,6 +90,9 @@ FAILURE_COLUMNS = ("dataset", "method", "sample_id", "stage", "error")
 SAMPLE_COLUMNS = ("dataset", "sample_id", "group")
 #: Also the columns of the manifest's per-sample ``timings``.
 COMPLETED_COLUMNS = ("dataset", "method", "sample_id", "seconds")
+#: Everything a run writes in its folder (the outputs folder aside).
+RUN_FILES = (SCORES_FILE, FAILURES_FILE, SAMPLES_FILE, COMPLETED_FILE, MANIFEST_FILE,
+             *LEADERBOARD_FILES.values())
 #: Columns read as plain strings wherever they appear (empty cell = missing).
 NAME_COLUMNS = ("dataset", "method", "sample_id", "group", "metric", "stage", "error", "subset")
 # What pandas reads as missing in the other columns (its defaults, less odd spellings).

@@ -34,6 +34,7 @@ workers compute with one thread each, so a serial run reproduces their
 last digits when it also uses one (``OMP_NUM_THREADS=1``).
 """
 
+import contextlib
 import sys
 import time
 import traceback
@@ -57,6 +58,7 @@ from mmdf_bench.provenance import environment, git_commit, package_versions
 from mmdf_bench.recorder import ResultsRecorder, RunOrder
 from mmdf_bench.resume import (check_config, check_dataset, check_metrics, read_manifest,
                                recorded_samples, run_config)
+from mmdf_bench.run_destination import claim_run_folder, locked_run_folder
 from mmdf_bench.run_folder import leaderboard_of_run, load_run
 from mmdf_bench.run_format import OUTPUTS_FOLDER, write_leaderboard, write_manifest
 from mmdf_bench.information import method_deviations, row_information
@@ -135,7 +137,8 @@ def _refuse_unopened(opened):
 
 def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, limit=None,
         save_outputs=False, progress=True, profile=DEFAULT_PROFILE, method_options=None,
-        jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False):
+        jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False,
+        overwrite=False):
     """Evaluate methods on datasets for one task and write the results folder.
 
     Parameters
@@ -175,11 +178,33 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         Continue the interrupted run in `out_dir`: compute only the missing
         (dataset, method, sample) units. The run must have been made with
         the same configuration and dataset versions, else `ResumeError`.
+    overwrite : bool, optional
+        Replace the run that `out_dir` holds (its files are deleted); without
+        it (or `resume`), a folder holding a run is refused.
 
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    mmdf_bench.run_destination.RunFolderError
+        When `out_dir` holds a run and neither `resume` nor `overwrite` is
+        given, or another run is writing into it.
     """
+    if not (resume or overwrite):
+        claim_run_folder(out_dir)  # said at once; checked again once the folder is held
+    with contextlib.ExitStack() as held:  # the folder stays held until the run has ended
+        return _run(task, methods=methods, datasets=datasets, metrics=metrics, out_dir=out_dir,
+                    seed=seed, limit=limit, save_outputs=save_outputs, progress=progress,
+                    profile=profile, method_options=method_options, jobs=jobs,
+                    executor=executor, scheduler=scheduler, chunk_size=chunk_size,
+                    resume=resume, overwrite=overwrite, held=held)
+
+
+def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs, progress,
+         profile, method_options, jobs, executor, scheduler, chunk_size, resume, overwrite,
+         held):
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     task, method_names, dataset_specs, metric_names = resolve_selection(
@@ -209,6 +234,9 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
     pool = make_executor(executor, jobs=jobs, scheduler=scheduler)
     try:
         prepare_output_folder(out_dir)  # a read-only or full disk: one clear error, now
+        held.enter_context(locked_run_folder(out_dir))
+        if not resume:
+            claim_run_folder(out_dir, overwrite=overwrite)
         recorder = ResultsRecorder(out_dir, resume=resume)
         shared_metrics = pool.share(MetricSet(metric_instances))
     except BaseException:
@@ -347,6 +375,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         # missing pretrained files make a method unavailable here, not broken
         record.update(available=False, reason=str(error))
         _say_unavailable("method", method_name, error)
+    except MmdfBenchError as error:  # says what is wrong and what to do: no traceback
+        recorder.failure(name, method_name, None, "build", error)
     except Exception as error:
         recorder.failure(name, method_name, None, "build", error)
         traceback.print_exc(file=sys.stderr)

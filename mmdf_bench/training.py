@@ -15,7 +15,8 @@ where the hash covers the method's configuration, its hyper-parameters and
 the seed, and ``-val<ids>`` (a hash of the validation sample ids) is there
 when the method was given a validation split, so a run reuses a checkpoint
 only when it would have produced the same one. Beside each checkpoint,
-``<name>.json`` records which splits the fit read. `fit_or_load` is what the
+``<name>.json`` records which splits the fit read and the checkpoint's
+SHA-256, checked when it is loaded (`mmdf_bench.checkpoints`). `fit_or_load` is what the
 runner and ``mmdf-bench train`` call; `fit_or_load_on` builds the splits
 of a dataset first.
 """
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mmdf_bench.checkpoints import load_checkpoint, save_checkpoint
 from mmdf_bench.data.base import split_ids
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import cache_dir
@@ -141,10 +143,6 @@ def checkpoint_path(method, method_name, dataset, *, seed, validation_samples=No
             / f"{dataset_key}-{config_hash(method, seed=seed)}{validation}.pt")
 
 
-def _record_path(path):
-    return path.with_name(path.name + ".json")
-
-
 def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=False,
                 validation_samples=None):
     """Load the cached checkpoint of `method`, or train it and cache the result.
@@ -169,15 +167,12 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
     -------
     TrainingRecord
     """
-    import torch
-
     if validation_samples is not None and not (len(validation_samples) and accepts_validation(method)):
         validation_samples = None  # not used: the key stays that of a train-only fit
     path = checkpoint_path(method, method_name, dataset, seed=seed, validation_samples=validation_samples)
     if path.is_file() and not retrain:
-        method.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
-        record_path = _record_path(path)
-        recorded = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
+        state, recorded = load_checkpoint(path, method_name=method_name, profile=method.profile)
+        method.load_state_dict(state)
         return TrainingRecord(str(path), True, 0.0, method.profile, recorded.get("splits"),
                               recorded.get("choices"))
     if len(train_samples) == 0:
@@ -188,13 +183,9 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
     started = time.perf_counter()
     splits = fit_method(method, train_samples, seed=seed, validation_samples=validation_samples)
     seconds = time.perf_counter() - started
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".part")
-    torch.save(method.state_dict(), temporary)
-    temporary.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
     choices = choice_splits(method, splits)
-    _record_path(path).write_text(json.dumps({"dataset": dataset.name, "splits": splits,
-                                              "choices": choices}), encoding="utf-8")
+    save_checkpoint(method.state_dict(), path,
+                    record={"dataset": dataset.name, "splits": splits, "choices": choices})
     return TrainingRecord(str(path), False, seconds, method.profile, splits, choices)
 
 

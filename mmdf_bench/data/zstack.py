@@ -9,12 +9,13 @@ focus knob is turned (`stack_from_video` picks planes from it).
 turns a folder of such stacks into focus samples labelled in micrometres.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from mmdf_bench.data.folder import read_folder_stack
-from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.errors import InvalidInputError, OutputError
 from mmdf_bench.images import to_gray, validate_image, validate_stack, write_image
 from mmdf_bench.tiff_stacks import read_tiff_stack as _read_tiff
 
@@ -202,6 +203,49 @@ def stack_from_video(path, *, num_planes=11, measure=variance_of_laplacian, step
     if any(plane is None for plane in planes):
         raise InvalidInputError(f"{path}: the video returned fewer frames on the second reading")
     return np.stack(planes), frame_indices.astype(int), scores
+
+
+#: The tables ``mmdf-bench stack-from-video`` writes beside the planes.
+EXTRACTION_TABLES = ("planes.csv", "frame_scores.csv")
+
+
+def stale_planes(folder, *, replace=False, prefix="plane"):
+    """The files of an earlier extraction in `folder` that a new one must remove first.
+
+    A folder of planes is read whole (`read_zstack_folder`), so planes left
+    from an earlier, longer extraction would mix into the new stack. A
+    folder that holds anything is therefore refused, unless `replace` is
+    given and all it holds is an earlier extraction (``<prefix>_NNN.png``
+    planes and `EXTRACTION_TABLES`).
+
+    Returns
+    -------
+    list of Path
+        What to delete before writing (empty for a new or empty folder).
+
+    Raises
+    ------
+    OutputError
+        When the folder is not empty and `replace` is false, or it holds
+        files that are not an earlier extraction's.
+    """
+    folder = Path(folder)
+    present = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not present:
+        return []
+    ours = [path for path in present if path.is_file() and (
+        path.name in EXTRACTION_TABLES or re.fullmatch(rf"{re.escape(prefix)}_\d+\.png", path.name))]
+    others = [path.name for path in present if path not in ours]
+    shown = ", ".join(path.name for path in present[:4]) + (" ..." if len(present) > 4 else "")
+    if others:
+        raise OutputError(f"output folder {folder} holds other files ({', '.join(others[:4])}); "
+                          "planes written beside them would be read as one stack: give an "
+                          "empty folder")
+    if not replace:
+        raise OutputError(f"output folder {folder} already holds planes ({shown}); leftover "
+                          "planes would mix into the new stack: give an empty folder, or "
+                          "--overwrite to replace them")
+    return ours
 
 
 def write_stack(stack, folder, *, prefix="plane"):
