@@ -245,10 +245,10 @@ def _gains_section(leaderboard, datasets, percent):
             decimals = 2 if abs(row["gain"]) >= 0.1 else 4
             table.append([_escape(row["method"]), _escape(row["metric"]),
                           f"{row['gain']:+.{decimals}f} [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]",
-                          verdict, int(row["n"])])
+                          verdict, f"{int(row['n'])} ({int(row['n_groups'])})"])
         parts.append(f"### {_escape(dataset)}\n\n" + tabulate(
-            table, headers=["method", "metric", f"gain [{percent} CI]", "verdict", "n"], tablefmt="pipe",
-            disable_numparse=True) + "\n")
+            table, headers=["method", "metric", f"gain [{percent} CI]", "verdict", "n (groups)"],
+            tablefmt="pipe", disable_numparse=True) + "\n")
     return "\n".join(parts)
 
 

@@ -72,5 +72,6 @@ def test_leaderboard_shows_the_gain_section(scores):
     assert "## Gain over `identity`" in text
     line = next(line for line in text.splitlines() if line.startswith("| sharper"))
     assert "+2.00 [+2.00, +2.00]" in line and "better" in line
+    assert line.rstrip(" |").endswith("24 (12)")  # samples and their groups
     assert "no difference" in next(line for line in text.splitlines() if line.startswith("| same"))
     assert "Gain over" not in to_markdown(build_leaderboard(scores, metrics=METRICS, n_resamples=999))
