@@ -344,8 +344,7 @@ class SVMFocusClassifier(FocusMethod):
     citation = ("C. Cortes and V. Vapnik, Support-vector networks, Machine Learning 20(3), 1995; J. C. Platt, "
                 "Probabilistic outputs for support vector machines, Advances in Large Margin Classifiers, 2000; "
                 f"operators: {PERTUZ_2013}")
-    deviations = ("stands in for the Hsu and Chen (2008) blur-extent SVM of the MMDF paper, which it does not "
-                  "reproduce")
+    deviations = "not the Hsu and Chen (2008) blur-extent SVM of the MMDF paper"
 
     def __init__(self, *, features=SVM_FEATURES, C=1.0, max_train_samples=4000):
         unknown = [name for name in features if name not in FOCUS_MEASURES]

@@ -78,8 +78,7 @@ def row_information(method, training=None):
     training = training or {}
     if training.get("calibration") == "leave-one-specimen-out":
         items.append(f"calibrated leave-one-specimen-out on {training['trained_on']} "
-                     f"({training['folds']} folds, each scored by a model fitted on the other "
-                     "specimens)")
+                     f"({training['folds']} folds)")
     elif training.get("calibration") == "defaults":
         items.append(f"not calibrated: documented defaults ({training.get('reason', 'no data')})")
     elif training.get("trained_on"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mmdf_bench.data.base import REALISM_ORDER
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.leaderboard_render import to_markdown
 from mmdf_bench.baseline_gain import GAIN_COLUMNS, gains_over_baseline
@@ -33,8 +34,8 @@ from mmdf_bench.run_format import COMPLETED_COLUMNS as SECONDS_COLUMNS
 from mmdf_bench.run_format import FAILURE_COLUMNS, SCORE_COLUMNS, write_leaderboard
 from mmdf_bench.ranking import MIN_COVERAGE, rank_table
 
-__all__ = ["Leaderboard", "build_leaderboard", "method_information", "subset_dataset_name",
-           "to_markdown", "write_leaderboard"]
+__all__ = ["Leaderboard", "build_leaderboard", "dataset_order", "method_information",
+           "subset_dataset_name", "to_markdown", "write_leaderboard"]
 
 #: Columns of `Leaderboard.samples`: which subset table each sample belongs to.
 SUBSET_COLUMNS = ("dataset", "sample_id", "subset")
@@ -101,6 +102,9 @@ class Leaderboard:
     gains : pandas.DataFrame
         Columns `mmdf_bench.baseline_gain.GAIN_COLUMNS`: each method's paired
         difference to the task's baseline method (empty without one).
+    dataset_realism : dict
+        Dataset -> one of `mmdf_bench.data.base.REALISM_ORDER`; tables are
+        listed in that order (real microscopy first), see `dataset_order`.
     """
 
     rows: pd.DataFrame
@@ -116,6 +120,21 @@ class Leaderboard:
     undefined: pd.DataFrame = field(default_factory=lambda: _empty(UNDEFINED_COLUMNS))
     samples: pd.DataFrame = field(default_factory=lambda: _empty(SUBSET_COLUMNS))
     gains: pd.DataFrame = field(default_factory=lambda: _empty(GAIN_COLUMNS))
+    dataset_realism: dict = field(default_factory=dict)
+
+
+def dataset_order(leaderboard, names):
+    """`names` ordered as summaries list datasets: real microscopy first, synthetic last, then by name.
+
+    Datasets whose realism is unknown (runs written before it was recorded)
+    come after the known ones.
+    """
+    def key(name):
+        realism = leaderboard.dataset_realism.get(name)
+        rank = REALISM_ORDER.index(realism) if realism in REALISM_ORDER else len(REALISM_ORDER)
+        return rank, str(name)
+
+    return sorted(names, key=key)
 
 
 def method_information(methods, method, dataset):
@@ -242,7 +261,7 @@ def _restrict(frame, samples, subsets):
 def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_metrics=(),
                       confidence=0.95, n_resamples=9999, seed=0, unavailable_methods=None,
                       aggregators=None, samples=None, baseline=None, gain_metrics=(),
-                      methods=None, min_coverage=MIN_COVERAGE):
+                      methods=None, min_coverage=MIN_COVERAGE, datasets=None):
     """Aggregate per-sample scores into a ranked leaderboard.
 
     Parameters
@@ -292,6 +311,9 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
     min_coverage : float, optional
         Fraction of a table's samples a method must have scored to be
         ranked (see `mmdf_bench.ranking`).
+    datasets : dict, optional
+        Dataset name -> its description (as in the manifest), whose
+        ``realism`` orders the tables (`dataset_order`).
 
     Returns
     -------
@@ -368,4 +390,6 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
                        seconds=timing, primary_metric=primary, metrics=dict(metrics),
                        confidence=confidence, unavailable_methods=dict(unavailable_methods or {}),
                        pooled_metrics=pooled, subsets=subsets, undefined=undefined,
-                       samples=sample_table, gains=gains)
+                       samples=sample_table, gains=gains,
+                       dataset_realism={name: info.get("realism") for name, info in (datasets or {}).items()
+                                        if isinstance(info, dict) and info.get("realism")})

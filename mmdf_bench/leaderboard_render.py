@@ -213,8 +213,9 @@ def _legend(leaderboard, percent):
         "over its own samples. `upper bound`: an oracle given what no method has (e.g. the true "
         "depth map), never ranked or bolded. information = what the method was given and how "
         "it was made (oracle inputs, training data and split, pretrained weights, profile, "
-        "known deviations from the published method). s/sample = mean prediction seconds per "
-        "sample."
+        "known deviations from the published method); `calibrated leave-one-specimen-out`: the "
+        "dataset has no train split, so each specimen was scored by a copy of the method "
+        "calibrated on the other specimens only. s/sample = mean prediction seconds per sample."
     )
     if leaderboard.pooled_metrics:
         names = ", ".join(f"`{m}`" for m in leaderboard.pooled_metrics)
@@ -269,7 +270,9 @@ def to_markdown(leaderboard):
     rows, failures = leaderboard.rows, leaderboard.failures
     percent = f"{leaderboard.confidence * 100:g}%"
     scored = set(rows["dataset"]) | set(leaderboard.undefined["dataset"])
-    datasets = sorted((scored | set(failures["dataset"])) - set(leaderboard.subsets), key=str)
+    from mmdf_bench.leaderboard import dataset_order
+
+    datasets = dataset_order(leaderboard, (scored | set(failures["dataset"])) - set(leaderboard.subsets))
     parts = ["# Leaderboard\n"]
     for dataset in datasets:
         parts.append(_dataset_table(leaderboard, dataset, rows[rows["dataset"] == dataset]))

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmdf_bench.errors import MmdfBenchError
+from mmdf_bench.leaderboard import dataset_order
 from mmdf_bench.report_figures import (BEST_COLOUR, TIED_COLOUR, data_uri, forest_plot,
                                        image_data_uri)
 from mmdf_bench.report_panels import FOCUS_LEGEND, focus_map_files, sample_panels
@@ -219,8 +220,11 @@ def _run_section(run, index, *, max_samples, max_size):
     parts = [(f'<section class="run" id="run-{index}"><h2>{_escape(task)}: '
               f"<code>{_escape(run.path)}</code></h2>"), _facts(run)]
     datasets = list(dict.fromkeys(rows["dataset"]))
-    main = [d for d in datasets if d not in leaderboard.subsets] + \
-        [d for d in leaderboard.subsets if d in datasets]
+    # real microscopy first (Dataset.realism), each followed by its subset tables
+    main = []
+    for dataset in dataset_order(leaderboard, [d for d in datasets if d not in leaderboard.subsets]):
+        main += [dataset] + [name for name, info in leaderboard.subsets.items()
+                             if info["dataset"] == dataset and name in datasets]
     for dataset in main:
         block = rows[rows["dataset"] == dataset]
         primary, metrics, methods = _ordered(leaderboard, dataset, block)

@@ -148,7 +148,7 @@ def leaderboard_of_run(run):
         unavailable_methods={name: record.get("reason")
                              for name, record in (manifest.get("methods") or {}).items()
                              if record.get("available") is False},
-        methods=manifest.get("methods") or {})
+        methods=manifest.get("methods") or {}, datasets=manifest.get("datasets") or {})
 
 
 def _attempted_samples(scores, facts, failures):

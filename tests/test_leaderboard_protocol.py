@@ -170,3 +170,14 @@ def test_upper_bounds_are_shown_never_ranked_bolded_or_used_in_the_common_set(tm
     document = json.loads(write_leaderboard(board, tmp_path)["json"].read_text(encoding="utf-8"))
     oracle = next(r for r in document["rows"] if r["method"] == "oracle")
     assert oracle["upper_bound"] is True and oracle["rank"] is None
+
+
+def test_real_microscopy_is_listed_before_synthetic_data():
+    scores = pd.concat([long_table({"A": np.linspace(0.1, 0.9, 8)}, dataset=name)
+                        for name in ("aaa-synthetic", "lytro", "zzz-real", "unknown")])
+    datasets = {"aaa-synthetic": {"realism": "synthetic"}, "lytro": {"realism": "photographs"},
+                "zzz-real": {"realism": "real"}}
+    board = build_leaderboard(scores, metrics=QUALITY, datasets=datasets, n_resamples=99)
+    text = to_markdown(board)
+    positions = [text.index(f"## {name}\n") for name in ("zzz-real", "lytro", "aaa-synthetic", "unknown")]
+    assert positions == sorted(positions)

@@ -230,3 +230,43 @@ def test_checkpoint_key_says_which_validation_data_was_used(recording, tmp_path,
     assert record.checkpoint == str(checkpoint_path(model, "yang", dataset, seed=0, validation_samples=first))
     again = fit_or_load(WithValidation(profile="smoke"), "yang", dataset, train, seed=0, validation_samples=first)
     assert again.cached and again.splits == record.splits
+
+
+class RecordingPairs(Dataset):
+    """Deblur pairs (linear motion and Gaussian blur) that record every load, as `RecordingPatches` does."""
+
+    name = "recording-pairs"
+    task = "deblur"
+    loads = []
+
+    def sample_ids(self, split):
+        return [f"{split}-{index:02d}" for index in range({"train": 6, "validation": 3, "test": 4}[split])]
+
+    def load(self, sample_id):
+        from mmdf_bench.data import optics
+        from mmdf_bench.data.blur_kernels import gaussian_kernel, linear_motion_kernel
+        from mmdf_bench.tasks.deblur import DeblurSample
+
+        evaluating = any(frame.function == "load_chunk" for frame in inspect.stack())
+        RecordingPairs.loads.append((sample_id, "evaluation" if evaluating else "tuning"))
+        index = int(sample_id.rsplit("-", 1)[1])
+        rng = np.random.default_rng(zlib.crc32(sample_id.encode()))
+        sharp = ndimage.gaussian_filter(rng.random((72, 72, 3)), (1.5, 1.5, 0)).astype(np.float32)
+        sharp = (sharp - sharp.min()) / np.ptp(sharp)
+        psf = linear_motion_kernel(7, 30 * index) if index % 2 else gaussian_kernel(1.5)
+        return DeblurSample(np.clip(optics.blur(sharp, psf), 0, 1), sharp, sample_id, psf=psf,
+                            group=f"{sample_id.split('-')[0]}-r{index // 2}")
+
+
+def test_no_deblur_calibration_or_training_reads_a_test_sample(scratch_registrations, tmp_path):
+    scratch_registrations("datasets", RecordingPairs)
+    RecordingPairs.loads = []
+    methods = ["wiener", "richardson-lucy", "blind-motion-wiener", "richardson-lucy-cepstrum", "wiener-gaussian",
+               "srcnn"]
+    result = run("deblur", methods=methods, datasets=["recording-pairs"], metrics=["psnr"], out_dir=tmp_path,
+                 progress=False, profile="smoke")
+    assert result.ok, result.failures.to_dict("records")
+    tuning = {sample_id for sample_id, kind in RecordingPairs.loads if kind == "tuning"}
+    assert tuning == set(RecordingPairs().sample_ids("train"))  # none of these takes validation
+    assert {sample_id for sample_id, kind in RecordingPairs.loads if kind == "evaluation"} == {
+        f"test-{index:02d}" for index in range(4)}

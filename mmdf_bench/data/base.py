@@ -80,6 +80,7 @@ class Dataset:
             "version": self.version,
             "root": str(self.root) if self.root else None,
             "seed": self.seed,
+            "realism": self.realism,
             "splits": {split: len(split_ids(self, split)) for split in SPLITS},
         }
 

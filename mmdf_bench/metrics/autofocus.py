@@ -93,6 +93,7 @@ class AutofocusSuccess(_AutofocusMetric):
     """1 when the plane the method rates sharpest is within the in-focus tolerance of focus."""
 
     name = "autofocus-success"
+    proportion = True  # 0/1 per stack
     higher_is_better = True
     value_range = "0..1"
     summary = "fraction of z-stacks whose chosen plane lies within the in-focus tolerance of the true focus"
