@@ -223,8 +223,8 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         import torch
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.build_network(self.architecture())
+            torch.manual_seed(seed)  # drawn on the CPU whatever the device, then moved
+            return self.place(self.build_network(self.architecture()))
 
     def make_sampler(self, pairs, *, seed, crop=None):
         """`PairSampler` over `pairs` with the profile's crop and a generator seeded by `seed`."""
@@ -263,7 +263,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
         network = self.build_network(architecture)
         network.load_state_dict(state["network"])
         network.eval()
-        self._network = network
+        self._network = self.place(network)
         self._history = list(state.get("history", []))
         self._stages = {key: list(value) for key, value in state.get("stages", {}).items()}
 
@@ -280,7 +280,7 @@ class DeepDeblurMethod(TrainableMethod, DeblurMethod):
 
         self._require_network()
         image = validate_image(blurred, source=f"input of {self.name}")
-        with torch.inference_mode():
+        with torch.inference_mode(), self.inference_autocast():
             restored = restore_tiled(self._network, as_rgb(image), tile=self.hyperparameters["tile"],
                                      overlap=self.hyperparameters["overlap"])
         if image.ndim == 2:

@@ -9,6 +9,8 @@ import sys
 import torch
 from tqdm.auto import tqdm
 
+from mmdf_bench.devices import fork_rng, module_device, prefetch
+
 
 def make_optimizer(parameters, *, learning_rate, betas=(0.9, 0.999), weight_decay=0.0):
     """Adam over `parameters`."""
@@ -77,13 +79,14 @@ def supervised_training(network, sampler, *, loss, epochs, batch_size, learning_
     scheduler = make_scheduler(optimizer, schedule, total)
     history = []
     network.train()
-    with torch.random.fork_rng(devices=[]), progress(total, description) as bar:
+    device = module_device(network)
+    with fork_rng(device), progress(total, description) as bar:
         torch.manual_seed(seed)
-        batches = sampler.batches(batch_size, total)
+        batches = prefetch(sampler.batches(batch_size, total), device)
         for _ in range(int(epochs)):
             running = 0.0
             for _ in range(int(per_epoch)):
-                blurred, sharp = (torch.from_numpy(array) for array in next(batches))
+                blurred, sharp = next(batches)
                 source = blurred if inputs_of is None else inputs_of(blurred, sharp)
                 target = sharp if targets_of is None else targets_of(blurred, sharp)
                 value = loss(network(source), target)

@@ -182,9 +182,11 @@ class DeblurGAN(DeepDeblurMethod):
         from mmdf_bench.methods.deblurgan_networks import adversarial_training, seeded_critic
 
         hp = self.hyperparameters
-        critic = seeded_critic(seed=seed, base_channels=hp["critic_channels"])
+        critic = self.place(seeded_critic(seed=seed, base_channels=hp["critic_channels"]))
+        perceptual = self.perceptual_extractor()
         return adversarial_training(
-            network, critic, sampler, perceptual=self.perceptual_extractor(), epochs=hp["epochs"],
+            network, critic, sampler, perceptual=perceptual if isinstance(perceptual, str) else self.place(perceptual),
+            epochs=hp["epochs"],
             steps_per_epoch=hp["steps_per_epoch"], batch_size=hp["batch_size"],
             learning_rate=hp["learning_rate"], betas=tuple(hp["betas"]), seed=seed,
             critic_updates=hp["critic_updates"], gp_weight=hp["gp_weight"],

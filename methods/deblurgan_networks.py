@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmdf_bench.devices import fork_rng, module_device, prefetch
 from mmdf_bench.methods.deblur_training import make_optimizer, progress
 from mmdf_bench.methods.losses import ssim_loss
 
@@ -214,9 +215,9 @@ def gradient_penalty(critic, real, fake, *, weight=10.0, alpha=None, generator=N
     -------
     Tensor, scalar (differentiable with respect to the critic's parameters)
     """
-    if alpha is None:
+    if alpha is None:  # drawn on the CPU, so a seed gives the same weights on every device
         alpha = torch.rand(real.shape[0], generator=generator, dtype=real.dtype)
-    alpha = alpha.to(real.dtype).view(-1, *([1] * (real.ndim - 1)))
+    alpha = alpha.to(device=real.device, dtype=real.dtype).view(-1, *([1] * (real.ndim - 1)))
     mixed = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     (gradients,) = torch.autograd.grad(critic_value(critic, mixed).sum(), mixed, create_graph=True)
     norms = gradients.flatten(1).norm(dim=1)
@@ -275,10 +276,11 @@ def adversarial_training(generator, critic, sampler, *, perceptual, epochs, step
     history, step = [], 0
     generator.train()
     critic.train()
-    with torch.random.fork_rng(devices=[]), progress(total, description) as bar:
+    device = module_device(generator)
+    with fork_rng(device), progress(total, description) as bar:
         torch.manual_seed(seed)
         noise = torch.Generator().manual_seed(int(seed) + 1)
-        batches = sampler.batches(batch_size, total)
+        batches = prefetch(sampler.batches(batch_size, total), device)
         for _ in range(int(epochs)):
             sums = dict.fromkeys(("critic", "generator", "content", "wasserstein", "ssim"), 0.0)
             for _ in range(per_epoch):
@@ -286,7 +288,7 @@ def adversarial_training(generator, critic, sampler, *, perceptual, epochs, step
                 for optimiser in (optimise_generator, optimise_critic):
                     for group in optimiser.param_groups:
                         group["lr"] = learning_rate * factor
-                blurred, sharp = (torch.from_numpy(array) for array in next(batches))
+                blurred, sharp = next(batches)
                 restored = generator(blurred)
 
                 critic.requires_grad_(True)

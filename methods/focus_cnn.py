@@ -168,10 +168,11 @@ class _FocusCNN(TrainableMethod, FocusMethod):
             weights = None if weights is None else weights[keep]
         hp = self.hyperparameters
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # the initial weights
+            torch.manual_seed(seed)  # the initial weights, drawn on the CPU whatever the device
             # profiles may refine the class's architecture (input standardisation, pooling)
             architecture = {**self.architecture, **{key: hp[key] for key in ("standardize", "pooling") if key in hp}}
             network = FocusNetwork(self.num_levels, patch_size=self.patch_size, **architecture)
+        network = self.place(network)
         self._history = train_network(
             network, patches, targets, weights=weights, epochs=hp["epochs"], max_steps=hp.get("max_steps"),
             batch_size=hp["batch_size"], learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"],
@@ -198,7 +199,7 @@ class _FocusCNN(TrainableMethod, FocusMethod):
         network = build_network(state["architecture"])
         network.load_state_dict(state["network"])
         network.eval()
-        self._network = network
+        self._network = self.place(network)
         self._history = list(state.get("history", []))
         calibration = state.get("calibration")
         self._calibration = None if calibration is None else tuple(float(value) for value in calibration)
@@ -217,7 +218,8 @@ class _FocusCNN(TrainableMethod, FocusMethod):
         if grey.ndim != 3 or grey.shape[1:] != (self.patch_size, self.patch_size):
             raise InvalidInputError(f"expected patches shaped (N, {self.patch_size}, {self.patch_size}[, 3]), "
                                     f"got {np.shape(patches)}")
-        distributions = predict_distributions(self._network, grey)
+        with self.inference_autocast():
+            distributions = predict_distributions(self._network, grey)
         if self._calibration is None:
             return distributions
         return apply_calibration(distributions, self._calibration)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mmdf_bench.devices import fork_rng, module_device
 from mmdf_bench.methods.losses import ranked_probability_score_loss
 
 POOLINGS = ("flatten", "average", "average-max")
@@ -154,14 +155,15 @@ def augment_batch(batch, rng, *, dihedral=False, gain_range=None):
         codes = rng.integers(0, 8, size)
         augmented = torch.empty_like(batch)
         for code in np.unique(codes):
-            index = torch.as_tensor(np.flatnonzero(codes == code))
+            index = torch.as_tensor(np.flatnonzero(codes == code), device=batch.device)
             part = batch[index]
             if code & 4:
                 part = part.transpose(-1, -2)
             augmented[index] = torch.rot90(part, int(code & 3), dims=(-2, -1))
         batch = augmented
     if gain_range is not None:
-        gains = torch.as_tensor(rng.uniform(gain_range[0], gain_range[1], size), dtype=batch.dtype)
+        gains = torch.as_tensor(rng.uniform(gain_range[0], gain_range[1], size), dtype=batch.dtype,
+                                device=batch.device)
         batch = (batch * gains.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
     return batch
 
@@ -240,9 +242,12 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
     if focus_weight and np.ndim(targets) != 1:
         raise ValueError("focus_weight needs integer level targets, not level distributions")
     rng = np.random.default_rng(seed)
-    inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32)).unsqueeze(1)
-    labels = torch.as_tensor(targets)
-    sample_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    # the whole training set lives on the network's device: patches are small, and each batch
+    # is then gathered and augmented there without a host-to-device copy
+    device = module_device(network)
+    inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32), device=device).unsqueeze(1)
+    labels = torch.as_tensor(targets, device=device)
+    sample_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(inputs) / batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(epochs * steps_per_epoch, max_steps)
@@ -251,8 +256,8 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
     history = []
     network.train()
-    with torch.random.fork_rng(devices=[]), tqdm(total=total, desc=description, unit="step",
-                                                 file=sys.stderr, leave=False, mininterval=1.0) as bar:
+    with fork_rng(device), tqdm(total=total, desc=description, unit="step",
+                                file=sys.stderr, leave=False, mininterval=1.0) as bar:
         # dropout draws from torch's global generator: seed a private copy of it
         torch.manual_seed(seed)
         step = 0
@@ -263,7 +268,7 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
                 if step == total:
                     break
                 step += 1
-                index = torch.as_tensor(order[start:start + batch_size])
+                index = torch.as_tensor(order[start:start + batch_size], device=device)
                 batch = augment_batch(inputs[index], rng, dihedral=dihedral, gain_range=gain_range)
                 batch_weights = None if sample_weights is None else sample_weights[index]
                 logits = network(batch)
@@ -335,8 +340,9 @@ def predict_distributions(network, patches, *, batch_size=256):
     distributions : ndarray of float64, shape (N, K), rows summing to 1
     """
     network.eval()
+    device = module_device(network)
     inputs = torch.as_tensor(np.ascontiguousarray(patches, dtype=np.float32)).unsqueeze(1)
-    outputs = [torch.softmax(network(inputs[start:start + batch_size]).double(), dim=1)
+    outputs = [torch.softmax(network(inputs[start:start + batch_size].to(device)).double(), dim=1).cpu()
                for start in range(0, len(inputs), batch_size)]
     if not outputs:
         return np.zeros((0, network.architecture["num_levels"]))

@@ -193,6 +193,12 @@ class FuseGAN(TrainableMethod, FusionMethod):
         if self.perceptual == "vgg16":
             resolve_weights(VGG16_WEIGHTS)
 
+    def set_device(self, device, *, amp=False):
+        super().set_device(device, amp=amp)
+        if hasattr(self._masks, "set_device"):  # the focus CNN of the focus-model masks computes there too
+            self._masks.set_device(device, amp=amp)
+        return self
+
     # -- training ---------------------------------------------------------------------------
     def resolve_target_method(self):
         """Build the fusion method that makes targets; ifcnn-max falls back to wavelet without its weights."""
@@ -252,12 +258,13 @@ class FuseGAN(TrainableMethod, FusionMethod):
         items, targets = self.training_items(train_samples, seed=seed)
         sampler = StackSampler(items, max_planes=hp["max_planes"], crop=hp["crop"],
                                rng=np.random.default_rng(seed), probability=hp["augment_probability"])
-        generator = seeded(FuseGANGenerator, seed=seed, max_planes=hp["max_planes"], masks=self.mask is not None,
-                           width=hp["width"])
-        discriminator = seeded(PatchDiscriminator, seed=seed + 1, width=hp["discriminator_width"])
+        # initial weights drawn on the CPU whatever the device, then moved
+        generator = self.place(seeded(FuseGANGenerator, seed=seed, max_planes=hp["max_planes"],
+                                      masks=self.mask is not None, width=hp["width"]))
+        discriminator = self.place(seeded(PatchDiscriminator, seed=seed + 1, width=hp["discriminator_width"]))
         vgg = None
         if self.perceptual == "vgg16":
-            vgg = load_vgg_features(resolve_weights(VGG16_WEIGHTS), relu_at_end=True)  # relu3_3
+            vgg = self.place(load_vgg_features(resolve_weights(VGG16_WEIGHTS), relu_at_end=True))  # relu3_3
         steps = hp["steps_per_epoch"] or math.ceil(len(items) / hp["batch_size"])
         self._history = train_fusegan(
             generator, discriminator, sampler, content="ul1" if self.content_loss == "ul1" else "l1",
@@ -291,7 +298,7 @@ class FuseGAN(TrainableMethod, FusionMethod):
         network.eval()
         if self._masks is not None:
             self._masks.load_state_dict(state["masks"])
-        self._network = network
+        self._network = self.place(network)
         self._history = list(state.get("history", []))
         self._facts = dict(state.get("facts", {}))
 
@@ -314,7 +321,7 @@ class FuseGAN(TrainableMethod, FusionMethod):
                                     f"max_planes={stack.shape[0]} or more")
         masks = None if self._masks is None else self._masks.masks(stack)
         inputs = padded_input(as_rgb_stack(stack), masks, max_planes=self.max_planes)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.inference_autocast():
             fused = restore_tiled(self._network, inputs, tile=self.hyperparameters["tile"],
                                   overlap=self.hyperparameters["overlap"])
         fused = np.clip(fused, 0.0, 1.0).astype(np.float32)

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmdf_bench.devices import fork_rng, module_device, prefetch
 from mmdf_bench.methods.deblur_base import pad_to_crop
 from mmdf_bench.methods.deblur_training import progress
 
@@ -253,13 +254,14 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
     history = []
     generator.train()
     discriminator.train()
-    with torch.random.fork_rng(devices=[]), progress(total, description) as bar:
+    device = module_device(generator)
+    with fork_rng(device), progress(total, description) as bar:
         torch.manual_seed(seed)
-        batches = sampler.batches(batch_size, total)
+        batches = prefetch(sampler.batches(batch_size, total), device)
         for _ in range(int(epochs)):
             sums = dict.fromkeys(("generator", "discriminator", "content", "adversarial", "perceptual"), 0.0)
             for _ in range(int(steps_per_epoch)):
-                planes, masks, target = (torch.from_numpy(array) for array in next(batches))
+                planes, masks, target = next(batches)
                 fake = generator(network_input(planes, masks, with_masks=with_masks))
 
                 discriminator_loss = (adversarial_loss(discriminator.logits(fake.detach()), real=False)
@@ -280,7 +282,7 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
                         wanted = vgg(target)
                     perceptual_value = F.l1_loss(vgg(fake), wanted)
                 else:
-                    perceptual_value = torch.zeros(())
+                    perceptual_value = torch.zeros((), device=device)
                 generator_loss = (content_weight * content_value + adversarial_weight * adversarial
                                   + perceptual_weight * perceptual_value)
                 generator_optimiser.zero_grad(set_to_none=True)

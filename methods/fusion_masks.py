@@ -160,14 +160,27 @@ class FocusModelMasks:
         self.stride, self.mask_sigma = stride, mask_sigma
         self._focus = focus_method
         self.record = None
+        self._device, self._amp = None, False
+
+    def set_device(self, device, *, amp=False):
+        """Run the focus CNN on `device` (`mmdf_bench.devices.DeviceMethod.set_device`)."""
+        self._device, self._amp = device, amp
+        if self._focus is not None:
+            self._focus.set_device(device, amp=amp)
+
+    def _new_focus(self, profile):
+        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
+
+        focus = MMDFFocusCNN(profile=profile)
+        if self._device is not None:
+            focus.set_device(self._device, amp=self._amp)
+        return focus
 
     def prepare(self, *, profile, seed):
         """Load or train the focus CNN (same profile and seed as the caller); return how."""
         if self._focus is not None:
             return self.record
-        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
-
-        focus = MMDFFocusCNN(profile=profile)
+        focus = self._new_focus(profile)
         if self.checkpoint is not None:
             from mmdf_bench.checkpoints import load_checkpoint
 
@@ -197,10 +210,8 @@ class FocusModelMasks:
                 "focus_profile": self._focus.profile, "focus": self._focus.state_dict()}
 
     def load_state_dict(self, state):
-        from mmdf_bench.methods.focus_cnn import MMDFFocusCNN
-
         _check_kind(state, self.kind)
-        focus = MMDFFocusCNN(profile=state.get("focus_profile", "cpu"))
+        focus = self._new_focus(state.get("focus_profile", "cpu"))
         focus.load_state_dict(state["focus"])
         self._focus = focus
         self.stride, self.mask_sigma = state["stride"], state["mask_sigma"]

@@ -25,6 +25,7 @@ References
 
 import numpy as np
 
+from mmdf_bench.devices import DeviceMethod
 from mmdf_bench.images import to_gray, validate_stack
 from mmdf_bench.tasks.fusion import FusionMethod
 from mmdf_bench.weights import WeightFile, resolve_weights
@@ -134,8 +135,8 @@ def ifcnn_fuse(stack, *, rule="max", network=None, normalization="imagenet", til
     return to_gray(fused) if grey else fused
 
 
-class _IFCNN(FusionMethod):
-    """Shared wrapper: loads the network once, on the first `fuse`."""
+class _IFCNN(DeviceMethod, FusionMethod):
+    """Shared wrapper: loads the network once, on the first `fuse`, onto the method's device."""
 
     rule = "max"
     citation = CITATION
@@ -149,15 +150,16 @@ class _IFCNN(FusionMethod):
     @property
     def network(self):
         if self._network is None:
-            self._network = load_ifcnn(self.rule)
+            self._network = self.place(load_ifcnn(self.rule))
         return self._network
 
     def check_available(self):
         resolve_weights(WEIGHTS[self.rule])
 
     def fuse(self, stack):
-        return ifcnn_fuse(stack, network=self.network, normalization=self.normalization,
-                          tile_size=self.tile_size)
+        with self.inference_autocast():
+            return ifcnn_fuse(stack, network=self.network, normalization=self.normalization,
+                              tile_size=self.tile_size)
 
 
 class IFCNNMax(_IFCNN):

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmdf_bench.devices import module_device
+
 FUSION_RULES = ("max", "mean", "sum")
 
 # conv1 (7x7), conv2 and conv3 (3x3): an output pixel depends on input pixels
@@ -148,25 +150,26 @@ def run_network(network, planes, *, mean, std, tile_size=None):
     -------
     fused : ndarray, shape (H, W, 3), float32 in [0, 1]
     """
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    device = module_device(network)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     with torch.inference_mode():
-        tensor = torch.from_numpy(planes).permute(0, 3, 1, 2)
+        tensor = torch.from_numpy(planes).to(device).permute(0, 3, 1, 2)
         tensor = ((tensor - mean_t) / std_t).contiguous(memory_format=torch.channels_last)
         height, width = tensor.shape[-2:]
         if tile_size is None or max(height, width) <= tile_size:
             output = network(tensor)
         else:
             output = _run_tiled(network, tensor, tile_size)
-        output = (output * std_t + mean_t).clamp_(0.0, 1.0)
-        return output[0].permute(1, 2, 0).contiguous().numpy()
+        output = (output.float() * std_t + mean_t).clamp_(0.0, 1.0)
+        return output[0].permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _run_tiled(network, tensor, tile_size):
     height, width = tensor.shape[-2:]
     margin = RECEPTIVE_RADIUS
     step = max(tile_size - 2 * margin, 1)
-    output = torch.empty((1, 3, height, width), dtype=tensor.dtype)
+    output = None
     for top in range(0, height, step):
         for left in range(0, width, step):
             bottom, right = min(top + step, height), min(left + step, width)
@@ -175,6 +178,8 @@ def _run_tiled(network, tensor, tile_size):
             y0, x0 = max(top - margin, 0), max(left - margin, 0)
             y1, x1 = min(bottom + margin, height), min(right + margin, width)
             tile = network(tensor[:, :, y0:y1, x0:x1].contiguous(memory_format=torch.channels_last))
+            if output is None:  # the network's dtype (bfloat16 under autocast) on its device
+                output = torch.empty((1, 3, height, width), dtype=tile.dtype, device=tile.device)
             output[:, :, top:bottom, left:right] = tile[
                 :, :, top - y0 : top - y0 + bottom - top, left - x0 : left - x0 + right - left
             ]

@@ -17,11 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmdf_bench.devices import is_cpu, module_device
 from mmdf_bench.errors import InvalidInputError
 
 #: Default tile side and overlap of `restore_tiled`.
 TILE = 256
 OVERLAP = 32
+#: Tiles per call of `restore_tiled` on an accelerator.
+TILE_BATCH = 16
 
 
 def size_multiple(network):
@@ -45,8 +48,11 @@ def pad_to_multiple(batch, multiple):
 
 @torch.no_grad()
 def infer(network, batch):
-    """Run `network` on ``(N, C, H, W)`` of any size, padding to its size multiple and cropping back."""
-    padded, (rows, cols) = pad_to_multiple(batch, size_multiple(network))
+    """Run `network` on ``(N, C, H, W)`` of any size, padding to its size multiple and cropping back.
+
+    The batch goes to the network's device; the result stays there.
+    """
+    padded, (rows, cols) = pad_to_multiple(batch.to(module_device(network)), size_multiple(network))
     return network(padded)[..., :rows, :cols]
 
 
@@ -57,7 +63,8 @@ def image_to_batch(image):
 
 def batch_to_image(batch):
     """``(1, C, H, W)`` tensor -> ``(H, W, C)`` float32 numpy."""
-    return np.ascontiguousarray(batch[0].detach().cpu().numpy().transpose(1, 2, 0), dtype=np.float32)
+    # .float(): a mixed-precision forward pass may return bfloat16, which NumPy cannot hold
+    return np.ascontiguousarray(batch[0].detach().float().cpu().numpy().transpose(1, 2, 0), dtype=np.float32)
 
 
 def tile_starts(length, tile, overlap):
@@ -85,7 +92,7 @@ def edge_ramp(size, overlap, *, start_inner, end_inner):
     return weights
 
 
-def restore_tiled(network, image, *, tile=TILE, overlap=OVERLAP):
+def restore_tiled(network, image, *, tile=TILE, overlap=OVERLAP, tile_batch=TILE_BATCH):
     """Apply an image-to-image network to an image of any size in overlapping tiles.
 
     Parameters
@@ -101,6 +108,9 @@ def restore_tiled(network, image, *, tile=TILE, overlap=OVERLAP):
     overlap : int
         Least overlap of neighbouring tiles; the outer quarter of it on each
         side is discarded, the rest blended with a raised cosine.
+    tile_batch : int
+        Tiles per network call when the network is on an accelerator (on
+        the CPU tiles go one at a time, which bounds memory).
 
     Returns
     -------
@@ -120,15 +130,28 @@ def restore_tiled(network, image, *, tile=TILE, overlap=OVERLAP):
     row_starts, col_starts = tile_starts(rows, tile, overlap), tile_starts(cols, tile, overlap)
     tile_rows, tile_cols = min(tile, rows), min(tile, cols)
     accumulated, total_weight = None, np.zeros((rows, cols, 1), dtype=np.float64)
+    placements = []
     for row_index, top in enumerate(row_starts):
         row_weights = edge_ramp(tile_rows, overlap, start_inner=row_index > 0,
                                 end_inner=row_index < len(row_starts) - 1)
         for col_index, left in enumerate(col_starts):
             col_weights = edge_ramp(tile_cols, overlap, start_inner=col_index > 0,
                                     end_inner=col_index < len(col_starts) - 1)
-            window = np.outer(row_weights, col_weights)[..., None]
-            piece = image[top:top + tile_rows, left:left + tile_cols]
-            output = batch_to_image(infer(network, image_to_batch(piece))).astype(np.float64)
+            placements.append((top, left, np.outer(row_weights, col_weights)[..., None]))
+    # all tiles have one size: an accelerator takes them in batches, the CPU one at a time
+    per_call = 1 if is_cpu(module_device(network)) else max(1, int(tile_batch))
+    for start in range(0, len(placements), per_call):
+        chosen = placements[start:start + per_call]
+        if per_call == 1:
+            top, left, _ = chosen[0]
+            outputs = [batch_to_image(infer(network, image_to_batch(image[top:top + tile_rows,
+                                                                          left:left + tile_cols])))]
+        else:
+            pieces = np.stack([image[top:top + tile_rows, left:left + tile_cols] for top, left, _ in chosen])
+            restored = infer(network, torch.from_numpy(np.ascontiguousarray(pieces.transpose(0, 3, 1, 2))))
+            outputs = list(restored.float().cpu().numpy().transpose(0, 2, 3, 1))
+        for (top, left, window), output in zip(chosen, outputs):
+            output = output.astype(np.float64)
             if accumulated is None:
                 accumulated = np.zeros((rows, cols, output.shape[-1]), dtype=np.float64)
             accumulated[top:top + tile_rows, left:left + tile_cols] += window * output

@@ -27,6 +27,21 @@ from mmdf_bench.training import DEFAULT_PROFILE, PROFILES
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
 
+def _add_device(parser):
+    """``--device`` and ``--amp``, shared by the commands that run deep methods."""
+    parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
+                        help="where deep methods (and pyiqa metrics) compute; auto (default) picks "
+                             "CUDA when torch sees it, else the CPU")
+    parser.add_argument("--amp", action="store_true",
+                        help="bfloat16 mixed-precision inference (CUDA only)")
+
+
+def _compute(arguments):
+    from mmdf_bench.devices import compute_setup
+
+    return compute_setup(arguments.device, amp=arguments.amp)
+
+
 def _split(values):
     """Accept both ``--methods a b`` and ``--methods a,b``."""
     if not values:
@@ -67,6 +82,7 @@ def _add_run(subparsers):
                              "missing checkpoints are trained first")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_threads(parser)
+    _add_device(parser)
     scale = parser.add_argument_group("scale")
     scale.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="evaluate samples in N local worker processes (default 1: in this "
@@ -148,7 +164,8 @@ def _run(arguments):
                          progress=not arguments.quiet, jobs=arguments.jobs,
                          executor=arguments.executor, scheduler=arguments.scheduler,
                          chunk_size=arguments.chunk_size, resume=arguments.resume is not None,
-                         overwrite=arguments.overwrite)
+                         overwrite=arguments.overwrite, device=arguments.device,
+                         amp=arguments.amp)
     except MmdfBenchError:
         if created is not None and not any(created.iterdir()):
             created.rmdir()  # refused before anything was written: leave no empty folder
@@ -223,6 +240,7 @@ def _add_train(subparsers):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
     _add_threads(parser)
+    _add_device(parser)
     parser.set_defaults(handler=_train)
 
 
@@ -232,9 +250,11 @@ def _train(arguments):
     from mmdf_bench.tasks import get_task
     from mmdf_bench.training import TrainableMethod, fit_or_load_on
 
+    compute = _compute(arguments)
     method = build_method(arguments.method, profile=arguments.profile)
     if not isinstance(method, TrainableMethod):
         raise MmdfBenchError(f"{arguments.method} has nothing to train (it is not a deep method)")
+    compute.apply(method)
     task = get_task(method.task)
     spec = DatasetSpec.parse(arguments.dataset or task.default_datasets[0])
     registry.datasets.select([spec.name], task=task.name)
@@ -259,6 +279,7 @@ def _add_focus_map(subparsers):
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
     _add_threads(parser)
+    _add_device(parser)
     parser.set_defaults(handler=_focus_map)
 
 
@@ -272,12 +293,13 @@ def _focus_map(arguments):
     if arguments.tile < 2:  # before calibrating, which takes seconds
         raise MmdfBenchError(f"--tile must be at least 2 pixels, got {arguments.tile}")
     prepare_output_file(arguments.out, option="-o")
+    compute = _compute(arguments)
     image = read_image(arguments.image)
     if min(image.shape[:2]) < arguments.tile:
         raise MmdfBenchError(f"image {arguments.image} of shape {image.shape[:2]} is smaller than "
                              f"one {arguments.tile}x{arguments.tile} tile (--tile)")
     registry.methods.select([arguments.method], task="focus")
-    method = build_method(arguments.method, profile=arguments.profile)
+    method = compute.apply(build_method(arguments.method, profile=arguments.profile))
     task = get_task("focus")
     dataset = registry.datasets.create(task.default_datasets[0])
     # classical methods calibrate, deep ones load (or train) their checkpoint, on the embedded data

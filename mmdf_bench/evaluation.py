@@ -113,7 +113,10 @@ class MethodHandle:
 
     def __reduce__(self):
         if isinstance(self.method, TrainableMethod):
-            return _rebuild_trainable, (type(self.method), self.options, self.method.state_dict())
+            # the device travels by name: the receiving process resolves it for itself
+            device = None if self.method._device is None else str(self.method._device)
+            return _rebuild_trainable, (type(self.method), self.options, self.method.state_dict(), device,
+                                        self.method.amp)
         return _rebuild_handle, (self.method, self.options, self.folds)
 
 
@@ -121,8 +124,12 @@ def _rebuild_handle(method, options, folds):
     return MethodHandle(method, options=options, folds=folds)
 
 
-def _rebuild_trainable(component, options, state):
+def _rebuild_trainable(component, options, state, device=None, amp=False):
     method = component(**options)
+    if device is not None:
+        from mmdf_bench.devices import resolve_device
+
+        method.set_device(resolve_device(device), amp=amp)
     method.load_state_dict(state)
     return MethodHandle(method, options=options)
 
@@ -130,15 +137,25 @@ def _rebuild_trainable(component, options, state):
 class MetricSet:
     """The run's metrics by name; sent as classes, instantiated on arrival."""
 
-    def __init__(self, metrics):
+    def __init__(self, metrics, *, device=None):
         self.metrics = dict(metrics)
+        self.device = device
+        if device is not None:  # learned metrics (pyiqa) compute on the run's device
+            for metric in self.metrics.values():
+                if hasattr(metric, "set_device"):
+                    metric.set_device(device)
 
     def __reduce__(self):
-        return _rebuild_metrics, ({name: type(metric) for name, metric in self.metrics.items()},)
+        return _rebuild_metrics, ({name: type(metric) for name, metric in self.metrics.items()},
+                                  None if self.device is None else str(self.device))
 
 
-def _rebuild_metrics(classes):
-    return MetricSet({name: component() for name, component in classes.items()})
+def _rebuild_metrics(classes, device=None):
+    if device is not None:
+        from mmdf_bench.devices import resolve_device
+
+        device = resolve_device(device)
+    return MetricSet({name: component() for name, component in classes.items()}, device=device)
 
 
 def load_chunk(task, dataset, sample_ids, context):

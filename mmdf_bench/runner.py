@@ -48,6 +48,7 @@ from mmdf_bench import registry
 from mmdf_bench.components import (build_method, build_metrics, method_options_of,
                                    prepare_method, resolve_selection)
 from mmdf_bench.data.base import split_ids
+from mmdf_bench.devices import compute_setup
 from mmdf_bench.dispatch import evaluate_dataset
 from mmdf_bench.errors import InvalidInputError, MmdfBenchError, WeightsUnavailableError
 from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
@@ -138,7 +139,7 @@ def _refuse_unopened(opened):
 def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, limit=None,
         save_outputs=False, progress=True, profile=DEFAULT_PROFILE, method_options=None,
         jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False,
-        overwrite=False):
+        overwrite=False, device="cpu", amp=False):
     """Evaluate methods on datasets for one task and write the results folder.
 
     Parameters
@@ -178,9 +179,8 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         Continue the interrupted run in `out_dir`: compute only the missing
         (dataset, method, sample) units. The run must have been made with
         the same configuration and dataset versions, else `ResumeError`.
-    overwrite : bool, optional
-        Replace the run that `out_dir` holds (its files are deleted); without
-        it (or `resume`), a folder holding a run is refused.
+        jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False,
+        overwrite=False, device="cpu", amp=False):
 
     Returns
     -------
@@ -209,6 +209,7 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
     started = time.perf_counter()
     task, method_names, dataset_specs, metric_names = resolve_selection(
         task, methods=methods, datasets=datasets, metrics=metrics)
+    compute = compute_setup(device, amp=amp)  # an absent device is refused before anything runs
     out_dir = Path(out_dir)
     method_options = method_options or {}
     config = run_config(task.name, method_names, dataset_specs, metric_names, seed=seed,
@@ -238,7 +239,7 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
         if not resume:
             claim_run_folder(out_dir, overwrite=overwrite)
         recorder = ResultsRecorder(out_dir, resume=resume)
-        shared_metrics = pool.share(MetricSet(metric_instances))
+        shared_metrics = pool.share(MetricSet(metric_instances, device=compute.device))
     except BaseException:
         pool.close(cancel=True)
         raise
@@ -258,6 +259,7 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
         "git_commit": git_commit(),
         "versions": package_versions(),
         "environment": environment(),
+        "device": compute.record,
         "datasets": {},
         "methods": {},
         "metrics": metric_info,
@@ -271,7 +273,7 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
     order = RunOrder([spec.name for spec in dataset_specs], method_names,
                      {name: item.test_ids for name, item in opened.items()})
     options = dict(seed=seed, save_outputs=save_outputs, out_dir=out_dir, progress=progress,
-                   profile=profile, method_options=method_options, chunk_size=chunk_size)
+                   profile=profile, method_options=method_options, chunk_size=chunk_size, compute=compute)
     finished = False
     try:
         for spec in dataset_specs:
@@ -298,7 +300,7 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
 
 
 def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, manifest, *, seed,
-                 save_outputs, out_dir, progress, profile, method_options, chunk_size):
+                 save_outputs, out_dir, progress, profile, method_options, chunk_size, compute=None):
     if opened.error is not None:
         recorder.failure(name, None, None, "dataset", opened.error)
         return
@@ -322,7 +324,7 @@ def _run_dataset(task, name, opened, method_names, pool, metrics, recorder, mani
                 continue
             handle = _prepare_one(task, name, method_name, opened, pool, recorder, manifest,
                                   seed=seed, profile=profile, cache=train_cache,
-                                  options=method_options.get(method_name))
+                                  options=method_options.get(method_name), compute=compute)
             if handle is not None and missing[method_name]:
                 handles[method_name] = handle
         write_manifest(out_dir, manifest)
@@ -344,7 +346,7 @@ def _needs_specimen_folds(method, opened):
 
 
 def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, seed, profile,
-                 cache, options):
+                 cache, options, compute=None):
     """Build, check and fit one method for dataset `name`; return its shared handle or None."""
     entry = registry.methods.get(method_name)
     record = manifest["methods"].setdefault(method_name, {**entry.provenance()})
@@ -353,6 +355,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
     try:
         options = method_options_of(method_name, profile=profile, options=options)
         method = build_method(method_name, profile=profile, options=options)
+        if compute is not None:
+            compute.apply(method)  # before training or loading: both happen on the run's device
         record.update(config=method.config(), summary=method.summary, citation=method.citation,
                       upper_bound=bool(getattr(method, "upper_bound", False)))
         if method.weights_source:

@@ -29,6 +29,7 @@ from typing import ClassVar
 
 from mmdf_bench.checkpoints import load_checkpoint, save_checkpoint
 from mmdf_bench.data.base import split_ids
+from mmdf_bench.devices import DeviceMethod, is_cpu
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import cache_dir
 from mmdf_bench.tasks.base import Method
@@ -39,13 +40,14 @@ PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
 
 
-class TrainableMethod(Method):
+class TrainableMethod(DeviceMethod, Method):
     """Mixin for methods with a training loop, profiles and a saveable state.
 
     Subclasses define `profiles` (profile name -> hyper-parameter dict),
     implement `fit` (train from scratch with ``self.hyperparameters``),
     `state_dict` and `load_state_dict`. Keyword `overrides` replace single
-    hyper-parameters of the chosen profile.
+    hyper-parameters of the chosen profile. They train and predict on
+    `device` (`mmdf_bench.devices.DeviceMethod`), the CPU by default.
 
     Parameters
     ----------
@@ -124,9 +126,16 @@ class TrainingRecord:
 
 
 def config_hash(method, *, seed):
-    """Short hash of everything that determines a trained model."""
-    payload = json.dumps({"config": method.config(), "seed": seed, "class": type(method).__qualname__},
-                         sort_keys=True, default=str)
+    """Short hash of everything that determines a trained model.
+
+    The device type enters only when it is not the CPU: a model trained on
+    CUDA is not the one the CPU trains, and CPU keys stay what they were.
+    """
+    key = {"config": method.config(), "seed": seed, "class": type(method).__qualname__}
+    device = getattr(method, "_device", None)
+    if not is_cpu(device):
+        key["device"] = device.type
+    payload = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

@@ -65,14 +65,14 @@ CNNIQA_MIN_SIDE = 7
 
 
 @lru_cache(maxsize=4)
-def _pyiqa_model(metric_name, weights_path):
+def _pyiqa_model(metric_name, weights_path, device="cpu"):
     import pyiqa
     import torch
 
     # pyiqa announces checkpoint loading with print(); keep the runner's output clean
     with contextlib.redirect_stdout(io.StringIO()):
         model = pyiqa.create_metric(
-            metric_name, device=torch.device("cpu"), pretrained_model_path=str(weights_path)
+            metric_name, device=torch.device(device), pretrained_model_path=str(weights_path)
         )
     return model.eval()
 
@@ -93,12 +93,14 @@ def _as_tensor(image, *, min_side, metric_name, source):
     return torch.from_numpy(planes)[None]
 
 
-def _score(metric_name, weight_file, image, *, weights, min_side, source):
+def _score(metric_name, weight_file, image, *, weights, min_side, source, device=None):
     import torch
 
     tensor = _as_tensor(image, min_side=min_side, metric_name=metric_name, source=source)
     path = resolve_weights(weight_file) if weights is None else weights
-    model = _pyiqa_model(metric_name, str(path))
+    device = "cpu" if device is None else str(device)
+    model = _pyiqa_model(metric_name, str(path), device)
+    tensor = tensor.to(device)
     where = f" for {source}" if source else ""
     with torch.inference_mode():
         try:
@@ -114,7 +116,7 @@ def _score(metric_name, weight_file, image, *, weights, min_side, source):
     return value
 
 
-def brisque(image, *, weights=None, source=None):
+def brisque(image, *, weights=None, source=None, device=None):
     """Blind/Referenceless Image Spatial Quality Evaluator (lower is better).
 
     pyiqa's ``brisque`` metric: natural-scene statistics of the mean-subtracted,
@@ -131,6 +133,8 @@ def brisque(image, *, weights=None, source=None):
         `mmdf_bench.weights.resolve_weights`.
     source : str, optional
         Names the image in error messages.
+    device : str or torch.device, optional
+        Where the model computes (default: the CPU).
 
     Returns
     -------
@@ -153,10 +157,10 @@ def brisque(image, *, weights=None, source=None):
            assessment", https://github.com/chaofengc/IQA-PyTorch, 2022.
     """
     return _score("brisque", BRISQUE_WEIGHTS, image, weights=weights,
-                  min_side=BRISQUE_MIN_SIDE, source=source)
+                  min_side=BRISQUE_MIN_SIDE, source=source, device=device)
 
 
-def cnniqa_koniq(image, *, weights=None, source=None):
+def cnniqa_koniq(image, *, weights=None, source=None, device=None):
     """pyiqa's KonIQ-10k CNNIQA, a convolutional no-reference quality predictor (higher is better).
 
     pyiqa's ``cnniqa`` metric: one 7x7 convolution layer over the whole RGB
@@ -176,6 +180,8 @@ def cnniqa_koniq(image, *, weights=None, source=None):
         `mmdf_bench.weights.resolve_weights`.
     source : str, optional
         Names the image in error messages.
+    device : str or torch.device, optional
+        Where the model computes (default: the CPU).
 
     Returns
     -------
@@ -200,7 +206,7 @@ def cnniqa_koniq(image, *, weights=None, source=None):
            assessment", https://github.com/chaofengc/IQA-PyTorch, 2022.
     """
     return _score("cnniqa", CNNIQA_KONIQ_WEIGHTS, image, weights=weights,
-                  min_side=CNNIQA_MIN_SIDE, source=source)
+                  min_side=CNNIQA_MIN_SIDE, source=source, device=device)
 
 
 class _PyiqaMetric(Metric):
@@ -208,6 +214,12 @@ class _PyiqaMetric(Metric):
 
     weight_files = ()
     _function = None
+    _device = None
+
+    def set_device(self, device):
+        """Score on `device` (a ``torch.device``; the CPU by default)."""
+        self._device = device
+        return self
 
     def check_available(self):
         try:
@@ -224,7 +236,7 @@ class _PyiqaMetric(Metric):
 
     def compute(self, output, sample):
         source = getattr(sample, "sample_id", None)
-        return type(self)._function(output, source=source)
+        return type(self)._function(output, source=source, device=self._device)
 
 
 class BRISQUE(_PyiqaMetric):
