@@ -311,6 +311,12 @@ class YangFocusCNN(_FocusCNN):
     summary = "Yang et al. 2018 focus CNN (84x84, ranked probability score) on the data's defocus levels"
     citation = YANG_CITATION
     weights_source = "trained from scratch on the train split (cached checkpoint)"
+    # Yang et al.'s dense layer over the whole 21x21x64 feature map makes a 116 MB checkpoint
+    # (58 MB in float16): too large to ship with the package for a fast first run, and minutes
+    # to train. Both Yang models therefore run when named:
+    # `mmdf-bench run --task focus --methods 'yang*' mmdf-focus 'fm-*' svm-blur-features`
+    # (or train them first: `mmdf-bench train --method yang`, `--method yang-synthetic`).
+    in_default_run = False
     profiles = {
         "smoke": {**_ADAM, "epochs": 3, "batch_size": 32, "learning_rate": 1e-3, "schedule": "cosine",
                   "max_patches": 160},
@@ -333,6 +339,7 @@ class YangSyntheticFocusCNN(_FocusCNN):
     summary = "Yang et al. 2018 focus CNN trained on synthetic PSF defocus of the in-focus train patches"
     citation = YANG_CITATION
     weights_source = "trained from scratch on synthetically defocused in-focus train patches (cached checkpoint)"
+    in_default_run = False  # as `yang`: a 116 MB checkpoint, run when named
     profiles = {
         "smoke": {**YangFocusCNN.profiles["smoke"], "levels_per_patch": 2, "depth_step": LEVEL_SPACING},
         "cpu": {**YangFocusCNN.profiles["cpu"], "levels_per_patch": 2, "depth_step": LEVEL_SPACING},

@@ -32,6 +32,7 @@ from mmdf_bench.data.base import split_ids
 from mmdf_bench.devices import DeviceMethod, is_cpu
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import cache_dir
+from mmdf_bench.shipped import find_shipped, load_shipped
 from mmdf_bench.tasks.base import Method
 from mmdf_bench.tuning import (SplitSamples, accepts_validation, choice_splits, fit_method,
                                samples_digest)
@@ -116,12 +117,15 @@ class TrainingRecord:
     profile: str
     splits: dict = None
     choices: dict = None
+    shipped: dict = None
 
     def as_dict(self):
         record = {"checkpoint": self.checkpoint, "cached": self.cached,
                   "training_seconds": round(self.seconds, 3), "profile": self.profile}
         if self.splits is not None:
             record.update(splits=dict(self.splits), choices=dict(self.choices or {}))
+        if self.shipped is not None:
+            record["shipped"] = dict(self.shipped)
         return record
 
 
@@ -167,7 +171,9 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
         The train split, loaded lazily.
     seed : int
     retrain : bool
-        Train even when a checkpoint exists (and replace it).
+        Train even when a checkpoint exists (and replace it). Otherwise a
+        checkpoint with the same key shipped inside the package
+        (`mmdf_bench.shipped`) is used when the cache has none.
     validation_samples : sequence, optional
         The validation split; passed to ``fit`` (and made part of the
         checkpoint key) when ``fit`` accepts ``validation_samples``.
@@ -184,6 +190,13 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
         method.load_state_dict(state)
         return TrainingRecord(str(path), True, 0.0, method.profile, recorded.get("splits"),
                               recorded.get("choices"))
+    shipped = None if retrain else find_shipped(path)
+    if shipped is not None:  # the same model, trained once and installed with the package
+        state, recorded = load_shipped(shipped)
+        method.load_state_dict(state)
+        return TrainingRecord(str(shipped), True, 0.0, method.profile, recorded.get("splits"),
+                              recorded.get("choices"),
+                              {key: recorded.get(key) for key in ("sha256", "precision", "trained_seconds")})
     if len(train_samples) == 0:
         raise InvalidInputError(
             f"{method_name} needs training but dataset {dataset.name} has no train split; "
