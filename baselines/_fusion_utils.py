@@ -9,9 +9,13 @@ from mmdf_bench.images import to_gray, validate_stack
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 
-def checked_stack(stack):
-    """Validate a stack and return it as contiguous float32 (N, H, W[, 3])."""
-    return np.ascontiguousarray(validate_stack(stack), dtype=np.float32)
+def checked_stack(stack, *, copy=True):
+    """Validate a stack and return it as contiguous float32 (N, H, W[, 3]).
+
+    ``copy=False`` may return the caller's own array (when it is already a
+    valid contiguous float32 stack): for callers that only read it.
+    """
+    return np.ascontiguousarray(validate_stack(stack, copy=copy), dtype=np.float32)
 
 
 def check_option(name, value, *, minimum, integer=True):

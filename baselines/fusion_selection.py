@@ -97,7 +97,7 @@ def fuse_guided_filter(
        1397-1409, 2013.
     """
     guided_filter = _guided_filter_function()
-    stack = checked_stack(stack)
+    stack = checked_stack(stack, copy=False)  # read, never written
     check_option("average_size", average_size, minimum=1)
     check_option("saliency_radius", saliency_radius, minimum=0)
     check_option("saliency_sigma", saliency_sigma, minimum=0, integer=False)
@@ -143,23 +143,22 @@ def fuse_guided_filter(
         for weight, mask in zip(weights, decision):
             np.divide(weight, total, out=weight)
             np.copyto(weight, mask, where=unusable)
-            yield weight[..., None] if colour else weight
+        return weights
 
-    # weighted base plus weighted detail, accumulated plane by plane in plane order
-    fused_base = fused_detail = None
+    # sum_i wb_i B_i + wd_i (P_i - B_i) = sum_i wd_i P_i + (wb_i - wd_i) B_i: one subtraction of
+    # weight maps instead of one of colour images, accumulated plane by plane. Colour weights are
+    # spelled out to three channels first: NumPy broadcasting over a last axis of 3 runs its inner
+    # loop three elements at a time, OpenCV's arithmetic on matching arrays does not.
+    fused, scratch = np.zeros_like(stack[0]), np.empty_like(stack[0])
     for plane, base_weight, detail_weight in zip(stack, refined(filtered[:count]), refined(filtered[count:])):
-        base = box_filter(plane, average_size)
-        weighted_base = base_weight * base
-        # the detail may overwrite the base once it is weighted (not when the filter returned the plane)
-        detail = plane - base if base is plane else np.subtract(plane, base, out=base)
-        weighted_detail = detail_weight * detail
-        if fused_base is None:
-            fused_base, fused_detail = weighted_base, weighted_detail
-        else:
-            fused_base += weighted_base
-            fused_detail += weighted_detail
-    fused_base += fused_detail
-    return finish(fused_base)
+        np.subtract(base_weight, detail_weight, out=base_weight)
+        if colour:
+            base_weight, detail_weight = cv2.merge([base_weight] * 3), cv2.merge([detail_weight] * 3)
+        cv2.multiply(detail_weight, plane, dst=scratch)
+        cv2.add(fused, scratch, dst=fused)
+        cv2.multiply(base_weight, box_filter(plane, average_size), dst=scratch)
+        cv2.add(fused, scratch, dst=fused)
+    return finish(fused)
 
 
 def harris_focus_response(image, *, sigma=1.5, eps=1e-8):

@@ -17,7 +17,7 @@ def _where(source):
     return f" in {source}" if source else ""
 
 
-def as_float_image(array, *, source=None):
+def as_float_image(array, *, source=None, copy=True):
     """Convert an integer or float array to float32 in [0, 1].
 
     Integer arrays are divided by the largest value of their dtype; float
@@ -29,6 +29,9 @@ def as_float_image(array, *, source=None):
         The image.
     source : str, optional
         Where the image came from, for error messages.
+    copy : bool, optional
+        Always return a new array (the default). False returns a valid
+        float32 input itself, for callers that only read it.
 
     Returns
     -------
@@ -53,7 +56,7 @@ def as_float_image(array, *, source=None):
         )
     if low >= 0.0 and high <= 1.0:
         # nothing to clip; still a new array, as np.clip returns, so callers may modify it
-        return image.copy() if image is array else image
+        return image.copy() if copy and image is array else image
     return np.clip(image, 0.0, 1.0)
 
 
@@ -74,7 +77,7 @@ def validate_image(image, *, source=None):
     return as_float_image(image, source=source)
 
 
-def validate_stack(stack, *, source=None, min_planes=2):
+def validate_stack(stack, *, source=None, min_planes=2, copy=True):
     """Check that `stack` holds at least `min_planes` images of one shape.
 
     Parameters
@@ -85,6 +88,8 @@ def validate_stack(stack, *, source=None, min_planes=2):
         Where the stack came from, for error messages.
     min_planes : int, optional
         Fewest planes accepted.
+    copy : bool, optional
+        See `as_float_image`.
 
     Returns
     -------
@@ -108,7 +113,7 @@ def validate_stack(stack, *, source=None, min_planes=2):
         )
     if min(stack.shape[1:3]) < 2:
         raise InvalidInputError(f"stack planes of shape {stack.shape[1:]} are too small{_where(source)}")
-    return as_float_image(stack, source=source)
+    return as_float_image(stack, source=source, copy=copy)
 
 
 def to_gray(image):
