@@ -211,6 +211,8 @@ class FuseGAN(TrainableMethod, FusionMethod):
             if self.target_method != DEFAULT_TARGET_METHOD:
                 raise
             method = registry.methods.create(FALLBACK_TARGET_METHOD)
+        if self._device is not None and hasattr(method, "set_device"):  # IFCNN targets on this device too
+            method.set_device(self._device)
         return method
 
     def training_items(self, train_samples, *, seed):

@@ -126,10 +126,12 @@ def _rebuild_handle(method, options, folds):
 
 def _rebuild_trainable(component, options, state, device=None, amp=False):
     method = component(**options)
-    if device is not None:
-        from mmdf_bench.devices import resolve_device
+    if device is not None:  # a worker process: the same device, set up as the parent set it up
+        from mmdf_bench.devices import configure_determinism, resolve_device
 
-        method.set_device(resolve_device(device), amp=amp)
+        resolved = resolve_device(device)
+        configure_determinism(resolved)
+        method.set_device(resolved, amp=amp)
     method.load_state_dict(state)
     return MethodHandle(method, options=options)
 
@@ -152,9 +154,10 @@ class MetricSet:
 
 def _rebuild_metrics(classes, device=None):
     if device is not None:
-        from mmdf_bench.devices import resolve_device
+        from mmdf_bench.devices import configure_determinism, resolve_device
 
         device = resolve_device(device)
+        configure_determinism(device)
     return MetricSet({name: component() for name, component in classes.items()}, device=device)
 
 
