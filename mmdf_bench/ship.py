@@ -117,6 +117,10 @@ def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERAN
                                       f"the default run and train it with `mmdf-bench train --method {name}`"}
         state, entry["precision"] = halved, "float16"
     path = write_shipped(state, cache_path, entry, root=root)
+    for stale in path.parent.glob("*.pt"):  # models of older data or settings are never used again
+        if stale != path:
+            stale.unlink()
+            record_path(stale).unlink(missing_ok=True)
     return {**entry, "path": str(path), "bytes": path.stat().st_size,
             "seconds": round(time.perf_counter() - started, 1)}
 

@@ -142,8 +142,13 @@ def test_ship_command_writes_what_the_default_run_then_loads(places, tmp_path, m
     from mmdf_bench.ship import main
 
     root, use_cache = places
+    stale = root / "fusegan-u" / "smoke" / "synthetic-brightfield-fusion-v0-000000000000.pt"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"older data")
+    shipped.record_path(stale).write_text("{}")
     assert main(["--profile", "smoke", "--methods", "fusegan-u", "--out", str(root)]) == 0
-    [path] = sorted(root.glob("fusegan-u/smoke/*.pt"))
+    [path] = sorted(root.glob("fusegan-u/smoke/*.pt"))  # the stale model is gone
+    assert not shipped.record_path(stale).exists()
     record = json.loads(shipped.record_path(path).read_text())
     assert record["precision"] == "float32" and record["dataset"] == "synthetic-brightfield-fusion"
     assert record["command"] == "python -m mmdf_bench.ship" and record["config"]["hyperparameters"]
