@@ -152,7 +152,8 @@ def main(argv=None):
 
     from mmdf_bench import registry
     from mmdf_bench.devices import compute_setup, resolve_device
-    from mmdf_bench.runner import LazySamples
+    from mmdf_bench.data.base import split_ids
+    from mmdf_bench.tuning import SplitSamples
     from mmdf_bench.tasks import get_task
 
     setup = compute_setup(arguments.device, amp=arguments.amp)
@@ -168,9 +169,10 @@ def main(argv=None):
             task = registry.methods.load(name).task
             if task not in data:
                 dataset = registry.datasets.create(get_task(task).default_datasets[0])
-                train_ids = dataset.sample_ids("train")[:arguments.train_samples]
-                test_ids = dataset.sample_ids("test")[:arguments.test_samples]
-                data[task] = (list(LazySamples(dataset, train_ids)), list(LazySamples(dataset, test_ids)))
+                test_ids = split_ids(dataset, "test")
+                train = SplitSamples(dataset, split_ids(dataset, "train")[:arguments.train_samples], split="train",
+                                     forbidden=test_ids)
+                data[task] = (list(train), [dataset.load(sample_id) for sample_id in test_ids[:arguments.test_samples]])
             train, test = data[task]
             keep = Path(folder) / "mmdf-focus.pt" if name == "mmdf-focus" else None
             try:

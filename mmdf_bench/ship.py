@@ -80,7 +80,7 @@ def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERAN
 
     from mmdf_bench import registry
     from mmdf_bench.data.base import split_ids
-    from mmdf_bench.runner import LazySamples, build_method, method_options_of
+    from mmdf_bench.components import build_method, method_options_of
     from mmdf_bench.shipped import write_shipped
     from mmdf_bench.tasks import get_task
     from mmdf_bench.training import checkpoint_path, fit_or_load_on
@@ -106,7 +106,8 @@ def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERAN
         entry["precision"] = "float32"
     else:
         halved = half_precision(state)
-        check = LazySamples(dataset, split_ids(dataset, "train")[:CHECK_SAMPLES])
+        check = SplitSamples(dataset, split_ids(dataset, "train")[:CHECK_SAMPLES], split="train",
+                             forbidden=split_ids(dataset, "test"))
         difference = output_difference(type(method), options, state, halved, check, task)
         entry.update(float32_bytes=size, max_abs_difference=difference, tolerance=tolerance,
                      checked_on=f"first {len(check)} train samples")
