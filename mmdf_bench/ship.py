@@ -54,18 +54,29 @@ def state_bytes(state):
     return len(buffer.getvalue())
 
 
-def output_difference(method_class, options, state, halved, samples, task):
+def raw_output(method, sample):
+    """The method's own output for `sample`, as float64 numbers, before the task stores it.
+
+    The tasks round restored and fused images to the bits of a file; the
+    comparison of two sets of weights must see the values underneath.
+    """
+    if hasattr(method, "fuse"):
+        output = method.fuse(sample.stack)
+    elif hasattr(method, "restore"):
+        output = method.restore(sample.blurred)
+    else:
+        prediction = method.predict(sample.patch)
+        return np.r_[prediction.probability, np.ravel(prediction.levels)]
+    return np.asarray(output, dtype=np.float64)
+
+
+def output_difference(method_class, options, state, halved, samples, task=None):
     """Largest absolute output difference between `state` and its float16 copy on `samples`."""
     first, second = method_class(**options), method_class(**options)
     first.load_state_dict(state)
     second.load_state_dict(halved)
-    largest = 0.0
-    for sample in samples:
-        outputs = [task.predict(method, sample) for method in (first, second)]
-        arrays = [np.r_[output.probability, np.ravel(output.levels)] if hasattr(output, "probability")
-                  else np.asarray(output, dtype=np.float64) for output in outputs]
-        largest = max(largest, float(np.max(np.abs(arrays[0] - arrays[1]))))
-    return largest
+    return max(float(np.max(np.abs(raw_output(first, sample) - raw_output(second, sample))))
+               for sample in samples)
 
 
 def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERANCE, max_file_bytes=MAX_FILE_BYTES):

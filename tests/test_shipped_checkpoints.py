@@ -14,7 +14,7 @@ from mmdf_bench import shipped
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.methods.deblur_cnn import DenoisingAutoencoderDeblur, SRCNNDeblur
 from mmdf_bench.settings import CACHE_VARIABLE
-from mmdf_bench.ship import TOLERANCE, output_difference
+from mmdf_bench.ship import TOLERANCE, output_difference, raw_output
 from mmdf_bench.tasks import get_task
 from mmdf_bench.tasks.deblur import DeblurSample
 from mmdf_bench.training import checkpoint_path, fit_or_load
@@ -134,7 +134,7 @@ def test_half_precision_halves_the_file_and_stays_within_tolerance(places):
     assert fit_or_load(loaded, loaded.name, ToyDataset(), pairs(), seed=0).checkpoint == str(path)
     assert all(parameter.dtype == torch.float32 for parameter in loaded.network.parameters())
     sample = pairs()[0]
-    assert np.abs(restore(loaded, sample) - restore(method, sample)).max() <= TOLERANCE
+    assert np.abs(raw_output(loaded, sample) - raw_output(method, sample)).max() <= TOLERANCE
 
 
 def test_ship_command_writes_what_the_default_run_then_loads(places, tmp_path, monkeypatch):
