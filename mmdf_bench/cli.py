@@ -150,6 +150,7 @@ def _run(arguments):
         raise MmdfBenchError("--jobs and --chunk-size must be at least 1")
     if arguments.overwrite and arguments.resume is not None:
         raise MmdfBenchError("--overwrite replaces a run and --resume continues it: give one")
+    _compute(arguments)  # an absent device is refused before any folder is made
     settings = _run_settings(arguments)
     out = arguments.resume or arguments.out
     created = None

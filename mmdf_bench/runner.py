@@ -179,8 +179,15 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         Continue the interrupted run in `out_dir`: compute only the missing
         (dataset, method, sample) units. The run must have been made with
         the same configuration and dataset versions, else `ResumeError`.
-        jobs=1, executor="local", scheduler=None, chunk_size=None, resume=False,
-        overwrite=False, device="cpu", amp=False):
+    overwrite : bool, optional
+        Replace the run that `out_dir` holds (its files are deleted); without
+        it (or `resume`), a folder holding a run is refused.
+    device : str, optional
+        Where deep methods and learned metrics compute: ``cpu`` (default
+        here), ``auto`` (the command line's default: CUDA when present),
+        ``cuda``, ``cuda:N`` or ``mps`` (`mmdf_bench.devices`).
+    amp : bool, optional
+        bfloat16 mixed-precision inference (CUDA only).
 
     Returns
     -------
@@ -192,6 +199,7 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
         When `out_dir` holds a run and neither `resume` nor `overwrite` is
         given, or another run is writing into it.
     """
+    compute = compute_setup(device, amp=amp)  # an absent device is refused before anything runs
     if not (resume or overwrite):
         claim_run_folder(out_dir)  # said at once; checked again once the folder is held
     with contextlib.ExitStack() as held:  # the folder stays held until the run has ended
@@ -199,17 +207,16 @@ def run(task, *, methods=None, datasets=None, metrics=None, out_dir, seed=0, lim
                     seed=seed, limit=limit, save_outputs=save_outputs, progress=progress,
                     profile=profile, method_options=method_options, jobs=jobs,
                     executor=executor, scheduler=scheduler, chunk_size=chunk_size,
-                    resume=resume, overwrite=overwrite, held=held)
+                    resume=resume, overwrite=overwrite, held=held, compute=compute)
 
 
 def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs, progress,
          profile, method_options, jobs, executor, scheduler, chunk_size, resume, overwrite,
-         held):
+         held, compute):
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     task, method_names, dataset_specs, metric_names = resolve_selection(
         task, methods=methods, datasets=datasets, metrics=metrics)
-    compute = compute_setup(device, amp=amp)  # an absent device is refused before anything runs
     out_dir = Path(out_dir)
     method_options = method_options or {}
     config = run_config(task.name, method_names, dataset_specs, metric_names, seed=seed,

@@ -10,7 +10,7 @@ For each trainable method in the default run of each task (``mmdf-bench run
 --task T`` without ``--methods``) it trains the model exactly as that run
 would, through the checkpoint cache (`mmdf_bench.training.fit_or_load_on`,
 the function behind ``mmdf-bench train``; ``--retrain`` trains even when
-the cache has it), then writes it under ``mmdf_bench/checkpoints/``
+the cache has it), then writes it under ``mmdf_bench/shipped_checkpoints/``
 (`mmdf_bench.shipped`). A state is stored in float32 when it fits the
 per-file budget (`MAX_FILE_BYTES`); otherwise in float16 when the
 outputs of the halved weights stay within `TOLERANCE` of the float32
@@ -90,6 +90,7 @@ def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERAN
     import torch
 
     from mmdf_bench import registry
+    from mmdf_bench.checkpoints import load_checkpoint
     from mmdf_bench.data.base import split_ids
     from mmdf_bench.components import build_method, method_options_of
     from mmdf_bench.shipped import write_shipped
@@ -107,7 +108,7 @@ def ship_one(task_name, name, *, profile, seed, retrain, root, tolerance=TOLERAN
                               forbidden=split_ids(dataset, "test"))
     key_validation = validation if len(validation) and accepts_validation(method) else None
     cache_path = checkpoint_path(method, name, dataset, seed=seed, validation_samples=key_validation)
-    state = torch.load(training.checkpoint, map_location="cpu", weights_only=False)
+    state, _ = load_checkpoint(training.checkpoint, method_name=name, profile=profile)
     entry = {"method": name, "task": task_name, "profile": profile, "seed": seed, "dataset": dataset.name,
              "dataset_version": dataset.version, "config": method.config(), "command": COMMAND,
              "torch": torch.__version__, "trained_seconds": round(training.seconds, 1) if not training.cached

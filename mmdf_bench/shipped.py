@@ -1,19 +1,19 @@
 """Checkpoints shipped inside the package, so that a first run need not train.
 
 The ``cpu``-profile models that the default runs of the three tasks train
-are shipped as package data under ``mmdf_bench/checkpoints/``, with the
+are shipped as package data under ``mmdf_bench/shipped_checkpoints/``, with the
 layout of the checkpoint cache::
 
-    mmdf_bench/checkpoints/<method>/<profile>/<dataset>-v<version>-<hash>[-val<ids>].pt
-    mmdf_bench/checkpoints/<method>/<profile>/<same name>.pt.json
+    mmdf_bench/shipped_checkpoints/<method>/<profile>/<dataset>-v<version>-<hash>[-val<ids>].pt
+    mmdf_bench/shipped_checkpoints/<method>/<profile>/<same name>.pt.json
 
 The file name is the cache key (`mmdf_bench.training.checkpoint_path`): it
 covers the method's configuration and hyper-parameters, the seed, the
 training dataset and its version, and the validation ids, so a shipped
 checkpoint is used exactly when the run would have trained that same
 model, and never after the method or its data changed. The ``.json``
-beside it records the file's SHA-256 (checked before loading), its size,
-the precision of the stored weights, how they were trained (the command,
+beside it (`mmdf_bench.checkpoints`, as for the cache's own checkpoints)
+records the file's SHA-256 (checked before loading), the precision of the stored weights, how they were trained (the command,
 profile, configuration, seed, dataset, torch version, training time) and,
 for half-precision files, the largest output difference that halving
 caused on train samples and the tolerance it was checked against.
@@ -22,18 +22,16 @@ caused on train samples and the tolerance it was checked against.
 afresh and ignores shipped files. `mmdf_bench.ship` writes them.
 """
 
-import hashlib
-import json
 from pathlib import Path
 
-from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.checkpoints import load_checkpoint, record_path, save_checkpoint
 from mmdf_bench.settings import cache_dir
 
 __all__ = ["MAX_FILE_BYTES", "MAX_TOTAL_BYTES", "SHIPPED_DIR", "find_shipped", "half_precision",
-           "load_shipped", "record_path", "relative_key", "sha256_of", "write_shipped"]
+           "load_shipped", "record_path", "relative_key", "write_shipped"]
 
 #: Where the shipped checkpoints live (inside the installed package).
-SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped_checkpoints"
 #: Budget of one shipped file and of all of them together.
 MAX_FILE_BYTES = 5_000_000
 MAX_TOTAL_BYTES = 25_000_000
@@ -44,42 +42,22 @@ def relative_key(cache_path):
     return Path(cache_path).relative_to(cache_dir() / "checkpoints")
 
 
-def record_path(path):
-    """The ``.json`` record beside a shipped checkpoint."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def find_shipped(cache_path, *, root=None):
     """The shipped checkpoint with the same key as `cache_path`, or None."""
     candidate = Path(root or SHIPPED_DIR) / relative_key(cache_path)
     return candidate if candidate.is_file() and record_path(candidate).is_file() else None
 
 
-def load_shipped(path):
+def load_shipped(path, *, method_name=None, profile=None):
     """Return ``(state, record)`` of a shipped checkpoint after checking its SHA-256.
 
     Raises
     ------
-    InvalidInputError
-        When the file does not match the digest its record states.
+    mmdf_bench.errors.CheckpointError
+        When the file does not match the digest its record states, naming
+        the file and the command that trains the model instead.
     """
-    import torch
-
-    record = json.loads(record_path(path).read_text(encoding="utf-8"))
-    found = sha256_of(path)
-    if found != record.get("sha256"):
-        raise InvalidInputError(f"shipped checkpoint {path} is damaged: SHA-256 {found}, its record says "
-                                f"{record.get('sha256')}; reinstall mmdf-bench or train it with --retrain")
-    return torch.load(path, map_location="cpu", weights_only=False), record
+    return load_checkpoint(path, method_name=method_name, profile=profile)
 
 
 def half_precision(state):
@@ -102,14 +80,6 @@ def half_precision(state):
 
 def write_shipped(state, cache_path, record, *, root=None):
     """Write `state` as the shipped checkpoint of `cache_path`'s key, with its record; return the path."""
-    import torch
-
     path = Path(root or SHIPPED_DIR) / relative_key(cache_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".part")
-    torch.save(state, temporary)
-    temporary.replace(path)
-    record = {**record, "file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
-    record_path(path).write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n",
-                                 encoding="utf-8")
+    save_checkpoint(state, path, record={**record, "file": path.name})
     return path

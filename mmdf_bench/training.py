@@ -192,7 +192,7 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
                               recorded.get("choices"))
     shipped = None if retrain else find_shipped(path)
     if shipped is not None:  # the same model, trained once and installed with the package
-        state, recorded = load_shipped(shipped)
+        state, recorded = load_shipped(shipped, method_name=method_name, profile=method.profile)
         method.load_state_dict(state)
         return TrainingRecord(str(shipped), True, 0.0, method.profile, recorded.get("splits"),
                               recorded.get("choices"),

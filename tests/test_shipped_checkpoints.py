@@ -11,13 +11,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mmdf_bench import shipped
-from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.checkpoints import load_checkpoint
+from mmdf_bench.errors import CheckpointError
 from mmdf_bench.methods.deblur_cnn import DenoisingAutoencoderDeblur, SRCNNDeblur
 from mmdf_bench.settings import CACHE_VARIABLE
 from mmdf_bench.ship import TOLERANCE, output_difference, raw_output
 from mmdf_bench.tasks import get_task
 from mmdf_bench.tasks.deblur import DeblurSample
 from mmdf_bench.training import checkpoint_path, fit_or_load
+from mmdf_bench.weights import file_sha256
 
 
 class ToyDataset:
@@ -53,7 +55,7 @@ def ship_trained(method_class, root, *, precision="float32", **overrides):
     """Train a smoke model through the cache and write it as a shipped checkpoint; return it and its path."""
     method = method_class(profile="smoke", **overrides)
     record = fit_or_load(method, method.name, ToyDataset(), pairs(), seed=0)
-    state = torch.load(record.checkpoint, map_location="cpu", weights_only=False)
+    state, _ = load_checkpoint(record.checkpoint)
     if precision == "float16":
         state = shipped.half_precision(state)
     path = shipped.write_shipped(state, checkpoint_path(method, method.name, ToyDataset(), seed=0),
@@ -70,7 +72,7 @@ def test_a_shipped_checkpoint_is_used_when_the_cache_has_none(places):
     trained, path = ship_trained(SRCNNDeblur, root)
     assert path.parent == root / "srcnn" / "smoke"
     record = json.loads(shipped.record_path(path).read_text())
-    assert record["sha256"] == shipped.sha256_of(path) and record["bytes"] == path.stat().st_size
+    assert record["sha256"] == file_sha256(path) and record["file"] == path.name
 
     use_cache("cache-b")  # a first run: nothing cached
     method = SRCNNDeblur(profile="smoke")
@@ -106,7 +108,7 @@ def test_a_damaged_shipped_checkpoint_is_refused(places):
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
     use_cache("cache-b")
-    with pytest.raises(InvalidInputError, match="damaged.*--retrain") as caught:
+    with pytest.raises(CheckpointError, match="corrupt.*--retrain") as caught:
         fit_or_load(SRCNNDeblur(profile="smoke"), "srcnn", ToyDataset(), pairs(), seed=0)
     assert str(path) in str(caught.value)
 
@@ -115,7 +117,7 @@ def test_half_precision_halves_the_file_and_stays_within_tolerance(places):
     root, use_cache = places
     method = DenoisingAutoencoderDeblur(profile="smoke")
     record = fit_or_load(method, method.name, ToyDataset(), pairs(), seed=0)
-    state = torch.load(record.checkpoint, map_location="cpu", weights_only=False)
+    state, _ = load_checkpoint(record.checkpoint)
     halved = shipped.half_precision(state)
     tensors = [value for value in halved["network"].values()]
     assert all(value.dtype == torch.float16 for value in tensors if value.is_floating_point())
