@@ -11,8 +11,8 @@ in what they learn from:
 ``yang-synthetic``
     Yang et al.'s recipe: only the in-focus train patches are used (their
     levels are ignored), each is defocused with the scalar paraxial PSF
-    (`mmdf_bench.data.optics`) to random levels, rescaled in exposure and
-    given Poisson noise. Level k lies ``k * depth_step`` from focus. The
+    (`mmdf_bench.data.optics.defocus_kernel`: level 0 is left as it is) to
+    random levels, rescaled in exposure and given Poisson noise. Level k lies ``k * depth_step`` from focus. The
     default step is the embedded z-stack's 6 µm, so that predicted levels
     mean the same defocus as the data's; Yang et al. spaced their levels by
     about 3 pixels of geometric blur diameter ``2 z NA / n``, which for the
@@ -111,7 +111,8 @@ def synthetic_defocus(sharp_patches, *, levels_per_patch, rng, num_levels=NUM_LE
     patches : ndarray of float32, shape (N * levels_per_patch, S, S)
     levels : ndarray of int64, shape (N * levels_per_patch,)
     """
-    psfs = [optics.defocus_psf(level * depth_step) for level in range(num_levels)]
+    # level 0 keeps the patch as it is: in-focus patches are sharp at their native resolution
+    psfs = [optics.defocus_kernel(level * depth_step) for level in range(num_levels)]
     patches, levels = [], []
     for sharp in sharp_patches:
         chosen = rng.permutation(num_levels)[:levels_per_patch]

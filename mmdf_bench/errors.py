@@ -28,6 +28,10 @@ class WeightsUnavailableError(MmdfBenchError, FileNotFoundError):
     """A pretrained file is neither on disk nor downloadable."""
 
 
+class NotApplicableError(MmdfBenchError):
+    """A method cannot run on a dataset: an oracle needs a truth the data does not carry."""
+
+
 class MetricUnavailableError(MmdfBenchError):
     """A metric cannot be computed here (missing weights or package)."""
 

@@ -50,7 +50,7 @@ from mmdf_bench.components import (build_method, build_metrics, method_options_o
 from mmdf_bench.data.base import split_ids
 from mmdf_bench.devices import compute_setup
 from mmdf_bench.dispatch import evaluate_dataset
-from mmdf_bench.errors import InvalidInputError, MmdfBenchError, WeightsUnavailableError
+from mmdf_bench.errors import InvalidInputError, MmdfBenchError, NotApplicableError, WeightsUnavailableError
 from mmdf_bench.evaluation import EvaluationContext, MethodHandle, MetricSet
 from mmdf_bench.executors import make_executor, process_identity
 from mmdf_bench.leaderboard_terminal import short_reason
@@ -82,6 +82,21 @@ class RunResult:
     def ok(self):
         """True when nothing failed."""
         return self.failures.empty
+
+
+def check_applicable(method, method_name, dataset):
+    """Raise `NotApplicableError` when an upper-bound method needs a truth `dataset` does not provide.
+
+    Oracle rows (``upper_bound``) are given hidden truths of synthetic data
+    (``information``, e.g. ``"depth-oracle"``); a dataset lists those its
+    samples carry in ``provides``.
+    """
+    if not getattr(method, "upper_bound", False):
+        return
+    missing = [item for item in getattr(method, "information", ()) if item not in getattr(dataset, "provides", ())]
+    if missing:
+        raise NotApplicableError(f"{method_name} is an oracle that needs {', '.join(missing)}, which "
+                                 f"{dataset.name} does not provide")
 
 
 @dataclass
@@ -369,6 +384,7 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         if method.weights_source:
             record["weights_source"] = method.weights_source
         method.check_available()
+        check_applicable(method, method_name, opened.dataset)
         folds = None
         if _needs_specimen_folds(method, opened):
             folds, training = fit_specimen_folds(method, opened.dataset, opened.test_ids, seed=seed,
@@ -382,8 +398,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         record.setdefault("information", {})[name] = row_information(method, training)
         record["deviations"] = method_deviations(method)
         return pool.share(MethodHandle(method, options=options, folds=folds))
-    except WeightsUnavailableError as error:
-        # missing pretrained files make a method unavailable here, not broken
+    except (WeightsUnavailableError, NotApplicableError) as error:
+        # missing pretrained files (or an oracle's truth) make a method unavailable here, not broken
         record.update(available=False, reason=str(error))
         _say_unavailable("method", method_name, error)
     except MmdfBenchError as error:  # says what is wrong and what to do: no traceback

@@ -160,7 +160,7 @@ def test_mismatched_samples_cannot_be_compared(runs):
 def test_other_dataset_version_cannot_be_compared(runs, tmp_path):
     edited = _copy(runs["same"], tmp_path / "version")
     manifest = json.loads((edited / "manifest.json").read_text())
-    manifest["datasets"][DATASET]["version"] = "2"
+    manifest["datasets"][DATASET]["version"] += "-other"
     (edited / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IncomparableRunsError, match="version differs"):
         compare_runs(runs["base"], edited)

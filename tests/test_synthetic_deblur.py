@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mmdf_bench.data import optics
+from mmdf_bench.data.sources import source_images
 from mmdf_bench.data.synthetic_deblur import (
     BLUR_KINDS,
     IMAGE_SIZE,
@@ -26,11 +27,14 @@ def test_samples(dataset):
 
 
 def test_default_splits_have_the_promised_sizes(dataset):
-    assert len(dataset.sample_ids("test")) == 48
+    # one test and one validation sample per region: 4 and 2 regions of each of the 5 sources
+    assert len(dataset.sample_ids("test")) == 20
+    assert len(dataset.sample_ids("validation")) == 10
     assert len(dataset.sample_ids("train")) == 200
     assert dataset.sample_ids("test")[0] == "test-000"
+    assert dataset.sample_ids("validation")[-1] == "validation-009"
     with pytest.raises(InvalidInputError, match="split"):
-        dataset.sample_ids("validation")
+        dataset.sample_ids("val")
 
 
 def test_samples_are_256_square_rgb_pairs_with_a_valid_psf(test_samples):
@@ -44,11 +48,13 @@ def test_samples_are_256_square_rgb_pairs_with_a_valid_psf(test_samples):
 
 
 def test_every_blur_kind_is_in_the_test_split_in_the_planned_proportions(test_samples):
-    counts = Counter(sample.metadata["blur"] for sample in test_samples)
-    assert counts == {"linear-motion": 24, "trajectory-motion": 12, "gaussian": 12}
-    scales = Counter(sample.metadata["kernel"]["scale"] for sample in test_samples
+    # exact proportions in every whole block of eight samples
+    counts = Counter(sample.metadata["blur"] for sample in test_samples[:16])
+    assert counts == {"linear-motion": 8, "trajectory-motion": 4, "gaussian": 4}
+    scales = Counter(sample.metadata["kernel"]["scale"] for sample in test_samples[:16]
                      if sample.metadata["blur"] == "gaussian")
-    assert scales == {"small": 6, "large": 6}
+    assert scales == {"small": 2, "large": 2}
+    assert {sample.metadata["blur"] for sample in test_samples} == set(BLUR_KINDS)
 
 
 def test_linear_motion_runs_along_the_scan_axis(test_samples):
@@ -72,23 +78,22 @@ def test_loading_is_deterministic_and_depends_on_the_seed(dataset):
     assert not np.array_equal(first.blurred, other.blurred)
 
 
-def test_splits_use_disjoint_regions_and_groups_name_the_region(dataset, test_samples):
+def test_splits_use_disjoint_regions_and_groups_name_the_source(dataset, test_samples):
     test_regions = set(dataset.region_ids("test"))
+    validation_regions = set(dataset.region_ids("validation"))
     train_regions = set(dataset.region_ids("train"))
-    assert len(test_regions) == 9 and len(train_regions) == 18
-    assert not test_regions & train_regions
-    assert {sample.group for sample in test_samples} == test_regions
-    train_groups = {region for (source, row, col), _ in dataset.plan("train")
-                    for region in [f"{source}-r{row}c{col}"]}
-    assert train_groups == train_regions
-    for sample_id in ("train-000", "train-137"):
+    assert len(test_regions) == 20 and len(validation_regions) == 10 and len(train_regions) == 31
+    assert not test_regions & train_regions and not validation_regions & (test_regions | train_regions)
+    # one test sample per region, and the bootstrap group is the source image
+    assert sorted(sample.metadata["field"] for sample in test_samples) == sorted(test_regions)
+    assert {sample.group for sample in test_samples} == set(source_images())
+    assert all(sample.group == sample.metadata["source_image"] for sample in test_samples)
+    assert {region.name for region, _ in dataset.plan("train")} == train_regions
+    # every source gives as many train samples, however many regions it has
+    assert set(Counter(region.source for region, _ in dataset.plan("train")).values()) == {40}
+    for sample_id in ("train-000", "train-137", "validation-003"):
         sample = dataset.load(sample_id)
-        assert sample.group in train_regions
-    # The regions really are different pixels of the sources.
-    boxes = {(sample.metadata["source_image"], sample.metadata["region"]["row"], sample.metadata["region"]["col"])
-             for sample in test_samples}
-    for source, row, col in boxes:
-        assert (row // 170 + col // 170) % 3 == 0
+        assert sample.metadata["field"] in (train_regions if sample_id.startswith("train") else validation_regions)
 
 
 def test_without_noise_blurred_is_exactly_the_reference_blurred_by_the_psf():
@@ -156,15 +161,21 @@ def test_draw_blur_kernel_kinds():
 
 
 def test_unknown_ids_and_bad_counts_are_rejected(dataset):
-    for sample_id in ("test-048", "test-1", "val-000", "train-200"):
+    for sample_id in ("test-020", "test-1", "val-000", "train-200", "validation-010"):
         with pytest.raises(InvalidInputError, match="unknown sample id"):
             dataset.load(sample_id)
     with pytest.raises(InvalidInputError):
         SyntheticBrightfieldDeblur(num_test=-1)
+    # more test samples than regions would overlap: refused
+    with pytest.raises(InvalidInputError, match="one sample per test region"):
+        SyntheticBrightfieldDeblur(num_test=21)
+    assert SyntheticBrightfieldDeblur(num_test=4, num_validation=2, num_train=6).sample_ids("validation") == [
+        "validation-000", "validation-001"]
 
 
 def test_describe_reports_the_options(dataset):
     description = dataset.describe()
-    assert description["splits"] == {"train": 200, "validation": 0, "test": 48}
-    assert description["options"]["test_regions"] == 9
+    assert description["version"] == "2"
+    assert description["splits"] == {"train": 200, "validation": 10, "test": 20}
+    assert description["options"]["test_regions"] == 20
     assert description["options"]["noise"] is True

@@ -45,6 +45,10 @@ class Dataset:
         One of `REALISM_ORDER`: "real" (microscope images, including a
         user's own folders), "semi-real" (real optics, synthetic layout or
         blur), "photographs" (real, not microscopy) or "synthetic".
+    provides : tuple of str
+        Hidden truths every sample carries for oracle rows, e.g.
+        ``("depth-oracle",)``: an upper-bound method that needs information
+        a dataset does not provide is reported unavailable on it.
     """
 
     name: ClassVar[str] = ""
@@ -56,6 +60,7 @@ class Dataset:
     default_folder: ClassVar[str] = ""
     card: ClassVar[str] = ""
     realism: ClassVar[str] = "synthetic"
+    provides: ClassVar[tuple] = ()
 
     def __init__(self, *, root=None, seed=0):
         self.root = Path(root).expanduser() if root is not None else None
@@ -64,7 +69,8 @@ class Dataset:
     def sample_ids(self, split):
         """Return the ids of the samples of `split` (one of `SPLITS`), in a fixed order.
 
-        A split the dataset does not have is an empty list. Ids are unique
+        A split the dataset does not have is an empty list; a name not in
+        `SPLITS` raises `InvalidInputError` (`check_split`). Ids are unique
         across the splits of a dataset.
         """
         raise NotImplementedError
@@ -110,6 +116,13 @@ def split_ids(dataset, split):
         if split == "validation":
             return []
         raise
+
+
+def check_split(dataset, split):
+    """Return `split` if it is one of `SPLITS`, else raise `InvalidInputError` naming `dataset`."""
+    if split not in SPLITS:
+        raise InvalidInputError(f"{dataset.name}: unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    return split
 
 
 def resolve_root(root, dataset):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 
-from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.data.base import Dataset, check_split, resolve_root
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import read_image_with_depth, stack_bit_depth, validate_stack
 from mmdf_bench.tiff_stacks import read_tiff_stack
@@ -157,11 +157,8 @@ class FusionFolder(Dataset):
         return self._index
 
     def sample_ids(self, split):
-        if split == "train":
-            return []
-        if split == "test":
-            return list(self._stacks())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train' or 'test'")
+        # test data only: no train or validation split (`check_split` refuses unknown names)
+        return list(self._stacks()) if check_split(self, split) == "test" else []
 
     def _reference_path(self, sample_id):
         folder = resolve_root(self.root, self) / REFERENCE_FOLDER

@@ -22,7 +22,7 @@ References
 import hashlib
 from typing import ClassVar
 
-from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.data.base import Dataset, check_split, resolve_root
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import read_image
 
@@ -129,18 +129,17 @@ class Lytro(Dataset):
     realism = "photographs"
 
     def sample_ids(self, split):
-        if split == "train":
+        # test data only: no train or validation split (`check_split` refuses unknown names)
+        if check_split(self, split) != "test":
             return []
-        if split == "test":
-            self.root = resolve_root(self.root, self)  # one clear error, not 24
-            if not any((self.root / relative).is_file() for relative in CHECKSUMS):
-                raise InvalidInputError(
-                    f"{self.name}: {self.root} is not a Lytro folder: it holds none of its files "
-                    "(lytro-01-A.jpg ... lytro-20-B.jpg, Triple_Series/); see datasets/lytro.md")
-            pairs = [f"pair-{index:02d}" for index in range(1, NUM_PAIRS + 1)]
-            triples = [f"triple-{index:02d}" for index in range(1, NUM_TRIPLES + 1)]
-            return pairs + triples
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train' or 'test'")
+        self.root = resolve_root(self.root, self)  # one clear error, not 24
+        if not any((self.root / relative).is_file() for relative in CHECKSUMS):
+            raise InvalidInputError(
+                f"{self.name}: {self.root} is not a Lytro folder: it holds none of its files "
+                "(lytro-01-A.jpg ... lytro-20-B.jpg, Triple_Series/); see datasets/lytro.md")
+        pairs = [f"pair-{index:02d}" for index in range(1, NUM_PAIRS + 1)]
+        triples = [f"triple-{index:02d}" for index in range(1, NUM_TRIPLES + 1)]
+        return pairs + triples
 
     def load(self, sample_id):
         from mmdf_bench.tasks.fusion import FusionSample

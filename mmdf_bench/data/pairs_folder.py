@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from mmdf_bench.bit_depth import InferredBitDepthWarning
-from mmdf_bench.data.base import Dataset, resolve_root
+from mmdf_bench.data.base import Dataset, check_split, resolve_root
 from mmdf_bench.data.folder import dataset_bits
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import read_image, read_image_with_depth, stack_bit_depth, to_gray
@@ -142,11 +142,8 @@ class DeblurPairsFolder(Dataset):
         return self._index
 
     def sample_ids(self, split):
-        if split == "train":
-            return []
-        if split == "test":
-            return list(self._scan())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train' or 'test'")
+        # test data only: no train or validation split (`check_split` refuses unknown names)
+        return list(self._scan()) if check_split(self, split) == "test" else []
 
     def _one(self, stem, kind, files, *, required=True):
         folder = self._root / kind

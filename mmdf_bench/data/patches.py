@@ -43,26 +43,30 @@ def window_positions(mask, size, *, luminance=None, min_content=0.0):
     return np.argwhere(valid)
 
 
-def grid_positions(mask, size):
+def grid_positions(mask, size, *, luminance=None, min_content=0.0):
     """Top-left corners of the non-overlapping grid of windows that fits most windows in `mask`.
 
     Of the ``size²`` possible offsets of a grid of `size` x `size` cells,
-    the one with the most cells wholly inside `mask` is kept (ties go to
-    the smallest offset); a disc thus gets a window at its centre.
+    the one with the most allowed cells is kept (ties go to the smallest
+    offset); a disc thus gets a window at its centre. A cell is allowed when
+    `window_positions` allows its window.
 
     Parameters
     ----------
     mask : ndarray of bool, shape (H, W)
     size : int
+    luminance : ndarray, shape (H, W), optional
+    min_content : float, optional
+        As for `window_positions`.
 
     Returns
     -------
     positions : list of (int, int)
-        (row, col) pairs in row-major order.
+        (row, col) pairs in row-major order; the windows do not overlap.
     """
     mask = np.asarray(mask, dtype=bool)
     valid = np.zeros(mask.shape, dtype=bool)
-    inside = window_positions(mask, size)
+    inside = window_positions(mask, size, luminance=luminance, min_content=min_content)
     if len(inside) == 0:
         return []
     valid[inside[:, 0], inside[:, 1]] = True

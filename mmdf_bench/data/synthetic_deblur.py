@@ -26,16 +26,21 @@ from typing import ClassVar
 import numpy as np
 
 from mmdf_bench.data import blur_kernels, optics
-from mmdf_bench.data.base import Dataset
+from mmdf_bench.data.base import Dataset, check_split
+from mmdf_bench.data.layout import split_counts, split_fields
 from mmdf_bench.data.field_of_view import apply_vignette, circular_field_of_view, crop_to_field_of_view
 from mmdf_bench.data.sources import source_images
 from mmdf_bench.errors import InvalidInputError
 
 #: Side of the sharp and blurred images, as in the MMDF preprocessing.
 IMAGE_SIZE = 256
-#: Each source image is cut into GRID x GRID square regions; a region is
-#: one specimen field, used by one split only.
-GRID = 3
+#: Side of the square regions (fields) cut from the sources: 9 in a
+#: 512-pixel source, 25 in the Hubble field (`mmdf_bench.data.layout`).
+REGION_SIZE = 170
+#: Share of the regions of the smallest source given to test and validation
+#: (4 and 2 of 9); every source gives as many, the rest is train.
+TEST_FRACTION = 4 / 9
+VALIDATION_FRACTION = 2 / 9
 #: Field-stop radius as a fraction of the region side: the whole disc stays
 #: inside the region (with its soft edge and the centre jitter), so the
 #: field holds specimen everywhere.
@@ -61,7 +66,6 @@ TRAJECTORY_LENGTH_RANGE = (8.0, 24.0)
 #: Each Gaussian sigma is the nominal small or large one times a factor in this range.
 GAUSSIAN_SIGMA_SPREAD = (0.8, 1.2)
 
-_SPLITS = ("test", "train")
 
 
 def _digest(*parts):
@@ -166,24 +170,27 @@ def preprocess_frame(frame, *, size=IMAGE_SIZE):
 class SyntheticBrightfieldDeblur(Dataset):
     """Sharp/blurred 256x256 pairs from phone-microscope frames of bundled bright-field images.
 
-    Regions: each of the three sources is cut into a 3x3 grid of 170-pixel
-    regions; region (row, col) belongs to the *test* split when
-    ``(row + col) % 3 == 0`` (3 per source, 9 in all) and to *train*
-    otherwise (18), so the splits share no specimen pixel. A sample's
-    ``group`` is its region, ``<source>-r<row>c<col>``, so the bootstrap
-    resamples regions.
+    Regions: each source is cut into 170-pixel regions (`mmdf_bench.data.layout`);
+    every source gives 4 regions to *test*, 2 to *validation* and the rest
+    to *train*, so the splits share no specimen pixel. A test or validation
+    sample is one whole region (one per region: samples of one specimen
+    never overlap), the sources taking turns; train samples cycle through
+    the train regions, sources in turn, each with its own orientation,
+    field stop and kernel. A sample's ``group`` is its source image, which
+    the bootstrap resamples; ``metadata["field"]`` names the region.
 
-    Samples (``test-000``, ``train-000``, ...) cycle through the split's
-    regions; each gets its own orientation of the region, field stop and
-    kernel. Blur kinds follow `BLUR_PATTERN` exactly in every block of
-    eight samples (order shuffled per split): 1/2 linear fast-scan motion,
-    1/4 random-trajectory motion, 1/8 small and 1/8 large Gaussian.
+    Blur kinds follow `BLUR_PATTERN` exactly in every block of eight
+    samples (order shuffled per split): 1/2 linear fast-scan motion, 1/4
+    random-trajectory motion, 1/8 small and 1/8 large Gaussian.
 
     Parameters
     ----------
     root : ignored
     seed : int, optional
-    num_test, num_train : int, optional
+        Changes every sample, never which regions belong to which split.
+    num_test, num_validation : int, optional
+        At most (and by default) one per region of the split.
+    num_train : int, optional
     noise : bool, optional
         Add photon and read noise to the blurred images (default). Without
         it, ``blurred == optics.blur(reference, psf)`` exactly.
@@ -200,39 +207,43 @@ class SyntheticBrightfieldDeblur(Dataset):
         "G. Boracchi and A. Foi, IEEE TIP 21(8), 2012, as used by O. Kupyn et al., DeblurGAN, CVPR 2018. "
         "Source images: scikit-image data (S. van der Walt et al., PeerJ 2:e453, 2014)."
     )
-    licence: ClassVar[str] = "generated; source images CC0 or without known copyright restrictions"
-    version: ClassVar[str] = "1"
+    licence: ClassVar[str] = "generated; source images CC0, public domain or without known copyright restrictions"
+    version: ClassVar[str] = "2"
     card: ClassVar[str] = "synthetic-brightfield-deblur.md"
 
-    def __init__(self, *, root=None, seed=0, num_test=48, num_train=200, noise=True):
+    def __init__(self, *, root=None, seed=0, num_test=None, num_validation=None, num_train=200, noise=True):
         super().__init__(root=root, seed=seed)
-        if not 0 <= num_test <= 999 or not 0 <= num_train <= 999:
-            raise InvalidInputError(f"{self.name}: sample counts must lie in [0, 999]")
-        self.num_test, self.num_train = int(num_test), int(num_train)
+        if not 0 <= num_train <= 999:
+            raise InvalidInputError(f"{self.name}: num_train must lie in [0, 999], got {num_train}")
         self.noise = bool(noise)
-        sources = source_images()
-        self.region_size = min(min(image.shape[:2]) for image in sources.values()) // GRID
-        self._regions = {"test": [], "train": []}
-        for source in sources:
-            for row in range(GRID):
-                for col in range(GRID):
-                    split = "test" if (row + col) % GRID == 0 else "train"
-                    self._regions[split].append((source, row, col))
+        self.region_size = REGION_SIZE
+        shapes = {name: image.shape for name, image in source_images().items()}
+        test, validation = split_counts(shapes, REGION_SIZE, test_fraction=TEST_FRACTION,
+                                        validation_fraction=VALIDATION_FRACTION)
+        self._regions = split_fields(shapes, REGION_SIZE, test=test, validation=validation)
+        self.num_test = self._count("test", num_test)
+        self.num_validation = self._count("validation", num_validation)
+        self.num_train = int(num_train)
         self._plans = {}
 
-    def _check_split(self, split):
-        if split not in _SPLITS:
-            raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train' or 'test'")
+    def _count(self, split, requested):
+        available = len(self._regions[split])
+        if requested is None:
+            return available
+        if int(requested) != requested or not 0 <= requested <= available:
+            raise InvalidInputError(
+                f"{self.name}: num_{split} must lie in [0, {available}]: one sample per {split} region, so that "
+                f"samples of one specimen do not overlap; got {requested}")
+        return int(requested)
 
     def sample_ids(self, split):
-        self._check_split(split)
-        count = self.num_test if split == "test" else self.num_train
+        count = {"test": self.num_test, "validation": self.num_validation,
+                 "train": self.num_train}[check_split(self, split)]
         return [f"{split}-{index:03d}" for index in range(count)]
 
     def region_ids(self, split):
-        """Return the region ids (the sample groups) of `split`."""
-        self._check_split(split)
-        return [f"{source}-r{row}c{col}" for source, row, col in self._regions[split]]
+        """Return the ids ``<source>-r<row>c<col>`` of the regions (fields) of `split`."""
+        return [region.name for region in self._regions[check_split(self, split)]]
 
     def describe(self):
         description = super().describe()
@@ -244,22 +255,28 @@ class SyntheticBrightfieldDeblur(Dataset):
             "linear_length_px": list(LINEAR_LENGTH_RANGE),
             "trajectory_length_px": list(TRAJECTORY_LENGTH_RANGE),
             "gaussian_sigma_px": [blur_kernels.SMALL_GAUSSIAN_SIGMA, blur_kernels.LARGE_GAUSSIAN_SIGMA],
-            "test_regions": len(self._regions["test"]),
-            "train_regions": len(self._regions["train"]),
+            "sources": list(source_images()),
+            **{f"{split}_regions": len(self._regions[split]) for split in ("test", "validation", "train")},
         }
         return description
 
     def plan(self, split):
         """Return ``[(region, (blur_kind, gaussian_scale)), ...]`` for the samples of `split`, in id order.
 
-        A region is ``(source, grid_row, grid_col)``; the scale is None except for Gaussian blur.
+        A region is a `mmdf_bench.data.layout.Field`; the scale is None except for Gaussian blur.
         """
-        self._check_split(split)
+        check_split(self, split)
         if split not in self._plans:
             rng = np.random.default_rng([int(self.seed), _digest("plan", split)])
-            count = self.num_test if split == "test" else self.num_train
-            regions = list(self._regions[split])
-            rng.shuffle(regions)
+            count = len(self.sample_ids(split))
+            regions = list(self._regions[split][:count])  # one per region, sources in turn
+            if split == "train":
+                # sources in turn, then each source's regions in turn: the Hubble field's many
+                # regions do not outweigh the other specimens
+                names = list(source_images())
+                own = [[region for region in self._regions["train"] if region.source == name] for name in names]
+                regions = [own[index % len(names)][(index // len(names)) % len(own[index % len(names)])]
+                           for index in range(count)]
             # Exact proportions in every block of eight, in a shuffled order.
             kinds = []
             for start in range(0, count, len(BLUR_PATTERN)):
@@ -270,23 +287,22 @@ class SyntheticBrightfieldDeblur(Dataset):
 
     def _parse(self, sample_id):
         split, _, number = str(sample_id).partition("-")
-        if split in _SPLITS and number.isdigit() and sample_id == f"{split}-{int(number):03d}":
-            index = int(number)
-            if index < (self.num_test if split == "test" else self.num_train):
-                return split, index
-        raise InvalidInputError(
-            f"{self.name}: unknown sample id {sample_id!r}; ids are test-000..test-{self.num_test - 1:03d} "
-            f"and train-000..train-{self.num_train - 1:03d}")
+        if split in ("test", "validation", "train") and number.isdigit() \
+                and sample_id == f"{split}-{int(number):03d}" and int(number) < len(self.sample_ids(split)):
+            return split, int(number)
+        ranges = ", ".join(f"{split}-000..{split}-{len(self.sample_ids(split)) - 1:03d}"
+                           for split in ("test", "validation", "train") if self.sample_ids(split))
+        raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}; ids are {ranges}")
 
     def generate(self, sample_id):
         """Return ``(sample, frame)``: the pair and the phone frame its target was cut from."""
         from mmdf_bench.tasks.deblur import DeblurSample
 
         split, index = self._parse(sample_id)
-        (source, row, col), (kind, scale) = self.plan(split)[index]
+        field, (kind, scale) = self.plan(split)[index]
+        source = field.source
         rng = np.random.default_rng([int(self.seed), _digest("sample", sample_id)])
-        size = self.region_size
-        region = source_images()[source][row * size : (row + 1) * size, col * size : (col + 1) * size]
+        region = field.crop(source_images()[source])
         turns, flip = int(rng.integers(4)), bool(rng.integers(2))
         region = np.rot90(region, turns)
         region = np.ascontiguousarray(region[:, ::-1] if flip else region)
@@ -304,7 +320,8 @@ class SyntheticBrightfieldDeblur(Dataset):
                        for key, value in parameters.items()},
             "psf_shape": list(kernel.shape),
             "source_image": source,
-            "region": {"row": row * size, "col": col * size, "size": size, "rot90": turns, "flip": flip},
+            "field": field.name,
+            "region": {"row": field.top, "col": field.left, "size": field.size, "rot90": turns, "flip": flip},
             "field_of_view": {"true": [round(value, 3) for value in true_field],
                               "detected": [round(value, 3) for value in found_field]},
             "frame_shape": list(frame.shape[:2]),
@@ -316,7 +333,7 @@ class SyntheticBrightfieldDeblur(Dataset):
             reference=sharp,
             sample_id=sample_id,
             psf=kernel,
-            group=f"{source}-r{row}c{col}",
+            group=source,
             metadata=metadata,
             source=f"{self.name}:{sample_id}",
         )

@@ -37,6 +37,12 @@ class FusionSample:
     bit_depth : int, optional
         Bits per sample the stack was stored with (8 for 8-bit files, 12 for
         12-bit data, ...): fused images are stored and scored at it.
+    depth_map : ndarray, shape (H, W), optional
+        The true relief of the specimen (synthetic data only), in the units
+        of `plane_depths`. Only oracle methods (``information`` holding
+        ``"depth-oracle"``) are given it.
+    plane_depths : sequence of float, optional
+        The focal depth of each plane, same units as `depth_map`.
     """
 
     stack: np.ndarray
@@ -46,6 +52,8 @@ class FusionSample:
     metadata: dict = field(default_factory=dict)
     source: str = None
     bit_depth: int = 8
+    depth_map: np.ndarray = None
+    plane_depths: tuple = None
 
     def __post_init__(self):
         where = self.source or self.sample_id
@@ -58,6 +66,17 @@ class FusionSample:
                     f"reference shape {self.reference.shape} differs from plane shape "
                     f"{self.stack.shape[1:]} in {where}"
                 )
+        if (self.depth_map is None) != (self.plane_depths is None):
+            raise InvalidInputError(f"a depth map needs the plane depths and the reverse, in {where}")
+        if self.depth_map is not None:
+            self.depth_map = np.asarray(self.depth_map, dtype=np.float32)
+            self.plane_depths = tuple(float(value) for value in np.ravel(self.plane_depths))
+            if self.depth_map.shape != self.stack.shape[1:3] or not np.all(np.isfinite(self.depth_map)):
+                raise InvalidInputError(f"depth map of shape {self.depth_map.shape} does not match planes of "
+                                        f"shape {self.stack.shape[1:3]} or is not finite, in {where}")
+            if len(self.plane_depths) != self.num_planes:
+                raise InvalidInputError(f"{len(self.plane_depths)} plane depths for {self.num_planes} planes "
+                                        f"in {where}")
         if self.group is None:
             self.group = self.sample_id
 
@@ -76,15 +95,28 @@ class FusionMethod(Method):
         raise NotImplementedError
 
 
+DEPTH_ORACLE = "depth-oracle"
+
+
 def predict(method, sample):
     """Run `method` on `sample`, check the fused image and store it at the stack's bit depth.
 
-    The fused image is rounded to the grid of a ``sample.bit_depth``-bit file
+    Only methods whose ``information`` holds ``"depth-oracle"`` (upper
+    bounds) receive the true depth map and plane depths, as keywords. The
+    fused image is rounded to the grid of a ``sample.bit_depth``-bit file
     (`mmdf_bench.images.quantise`): what is scored is what a user who saves
     it gets, and a saved output scores exactly what ``scores.csv`` says.
     """
-    fused = np.asarray(method.fuse(sample.stack))
-    where = f"output of {method.name or type(method).__name__} on {sample.sample_id}"
+    name = method.name or type(method).__name__
+    if DEPTH_ORACLE in getattr(method, "information", ()):
+        if sample.depth_map is None:
+            raise InvalidInputError(f"{name} needs the true depth map, but sample {sample.sample_id} "
+                                    f"({sample.source or 'no source'}) has none")
+        fused = method.fuse(sample.stack, depth_map=sample.depth_map, plane_depths=sample.plane_depths)
+    else:
+        fused = method.fuse(sample.stack)
+    fused = np.asarray(fused)
+    where = f"output of {name} on {sample.sample_id}"
     if fused.shape != sample.stack.shape[1:]:
         raise InvalidInputError(
             f"fused image has shape {fused.shape}, expected {sample.stack.shape[1:]} ({where})"
