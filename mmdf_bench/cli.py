@@ -215,7 +215,7 @@ def _list(arguments):
     if arguments.task:
         get_task(arguments.task)  # unknown task -> clear error
     chosen = registry.REGISTRIES[arguments.kind]
-    names = chosen.names(arguments.pattern, task=arguments.task)
+    names = chosen.names(arguments.pattern, task=arguments.task, loadable=True)
     if not names:
         print(f"no {arguments.kind} match {arguments.pattern or '*'}"
               + (f" for task {arguments.task}" if arguments.task else ""), file=sys.stderr)
@@ -475,8 +475,11 @@ def main(argv=None):
         # chosen before torch, OpenCV or a BLAS starts its threads (see mmdf_bench.threads)
         use_threads(choose_threads(getattr(arguments, "threads", None)))
         return arguments.handler(arguments)
-    except MmdfBenchError as error:
-        print(f"mmdf-bench: error: {error}", file=sys.stderr)
+    except (MmdfBenchError, ValueError) as error:
+        # ours say what to do; a ValueError is a method or option refusing a value
+        text = str(error) if isinstance(error, MmdfBenchError) \
+            else f"{type(error).__name__}: {' '.join(str(error).split())}"
+        print(f"mmdf-bench: error: {text}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # a file the command needed: which one and why, not a traceback
         from mmdf_bench.output_paths import describe_os_error

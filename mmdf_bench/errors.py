@@ -42,3 +42,7 @@ class OutputError(MmdfBenchError, OSError):
 
 class CheckpointError(MmdfBenchError):
     """A cached checkpoint is missing, corrupt or unreadable."""
+
+
+class PluginError(MmdfBenchError):
+    """A registered component cannot be imported, or its class breaks the contract."""

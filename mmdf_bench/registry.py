@@ -14,14 +14,23 @@ describe it or to build it). Modules registered here keep heavy imports
 In a notebook, the `register_method` decorator (and its dataset and metric
 siblings) adds a class without packaging it. Two components claiming one
 name is an error, never a silent override.
+
+A broken plugin does not take the tool down. A class is checked when it is
+first loaded (`mmdf_bench.contracts`); one whose module fails to import,
+or that breaks the contract, is skipped by listings and by default (and
+pattern) selections with one warning naming its distribution, its target
+and the error, and raises `PluginError` when it is asked for by name.
 """
 
 import difflib
 import fnmatch
+import logging
 from dataclasses import dataclass
 from importlib import metadata
 
-from mmdf_bench.errors import NameCollisionError, UnknownNameError
+from mmdf_bench.errors import NameCollisionError, PluginError, UnknownNameError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,19 +46,50 @@ class Entry:
         The distribution that provides it (``__main__`` for the decorator).
     version : str or None
         That distribution's version.
+    kind : str
+        "method", "dataset" or "metric", for messages.
     """
 
     name: str
     target: str
     distribution: str
     version: str = None
+    kind: str = "component"
     _loaded: object = None
     _entry_point: object = None
+    _check: object = None
+    _error: Exception = None
+
+    def origin(self):
+        """``method 'x' of dist 1.0 (module:Class)``: who to blame, for messages."""
+        provider = f"{self.distribution} {self.version or ''}".strip()
+        return f"{self.kind} {self.name!r} of {provider} ({self.target})"
 
     def load(self):
-        """Import and return the registered class."""
-        if self._loaded is None:
-            self._loaded = self._entry_point.load()
+        """Import, check and return the registered class.
+
+        Raises
+        ------
+        PluginError
+            When its module cannot be imported or the class breaks the
+            contract (remembered: the import is not tried again).
+        """
+        if self._loaded is None and self._error is None:
+            try:
+                component = self._entry_point.load()
+            except Exception as error:  # a plugin's bug or missing dependency, not ours
+                message = " ".join(str(error).split())
+                self._error = PluginError(f"{self.origin()} cannot be loaded: "
+                                          f"{type(error).__name__}: {message}")
+            else:
+                problems = self._check(self.name, component) if self._check else []
+                if problems:
+                    self._error = PluginError(f"{self.origin()} breaks the {self.kind} contract: "
+                                              + "; ".join(problems))
+                else:
+                    self._loaded = component
+        if self._error is not None:
+            raise self._error
         return self._loaded
 
     def provenance(self):
@@ -81,18 +121,21 @@ class Registry:
         self.group = group
         self._entries = None
         self._local = {}
+        self._warned = set()
         # names that were renamed or removed -> what to use instead
         self.retired = dict(retired or {})
 
     # discovery -------------------------------------------------------------
     def _discover(self):
+        from mmdf_bench.contracts import CHECKS
+
         entries = {}
         for entry_point in metadata.entry_points(group=self.group):
             distribution = entry_point.dist
             provider = distribution.metadata["Name"] if distribution else "unknown"
             version = distribution.version if distribution else None
-            entry = Entry(entry_point.name, entry_point.value, provider, version,
-                          _entry_point=entry_point)
+            entry = Entry(entry_point.name, entry_point.value, provider, version, self.kind,
+                          _entry_point=entry_point, _check=CHECKS.get(self.kind))
             known = entries.get(entry.name)
             if known is not None:
                 if known.target == entry.target:
@@ -135,7 +178,7 @@ class Registry:
             if not entry_name:
                 raise ValueError(f"cannot register {component!r}: give it a `name`")
             target = f"{component.__module__}:{component.__qualname__}"
-            entry = Entry(entry_name, target, "__main__", None, _loaded=component)
+            entry = Entry(entry_name, target, "__main__", None, self.kind, _loaded=component)
             self._check_free(entry_name, entry)
             if self._entries is None:
                 self._entries = self._discover()
@@ -150,14 +193,32 @@ class Registry:
         self._local.pop(name, None)
 
     # look-up ---------------------------------------------------------------
-    def names(self, pattern=None, *, task=None):
-        """Sorted names matching a shell-style `pattern` (case-insensitive), optionally of one task."""
+    def names(self, pattern=None, *, task=None, loadable=False):
+        """Sorted names matching a shell-style `pattern` (case-insensitive), optionally of one task.
+
+        Filtering by `task` loads each class; with `loadable` every class is
+        loaded even without a task. Either way, a class that cannot be
+        loaded is left out, with one warning (`usable`).
+        """
         names = sorted(self.entries)
         if pattern:
             names = [name for name in names if fnmatch.fnmatch(name.lower(), pattern.lower())]
-        if task:
-            names = [name for name in names if task in _tasks_of(self.get(name).load())]
+        if task or loadable:
+            components = {name: self.usable(name) for name in names}
+            names = [name for name in names if components[name] is not None
+                     and (not task or task in _tasks_of(components[name]))]
         return names
+
+    def usable(self, name):
+        """The class registered as `name`, or None (with one warning) when it cannot be loaded."""
+        entry = self.get(name)
+        try:
+            return entry.load()
+        except PluginError as error:
+            if name not in self._warned:
+                self._warned.add(name)
+                _log.warning("skipping %s", error)
+            return None
 
     def get(self, name):
         """Return the `Entry` called `name`; an unknown name gets a "did you mean" error."""
@@ -187,14 +248,17 @@ class Registry:
         sets ``in_default_run = False`` (ablations that are slow to train, such
         as three of the four FuseGAN variants); a name or a pattern selects them.
         A plain name that is not registered, or a name of another task, is an
-        error; so is a pattern that matches nothing.
+        error; so is a pattern that matches nothing. A component that cannot
+        be loaded is skipped by the default selection and by patterns (one
+        warning), and raises `PluginError` when it is named.
         """
         if not patterns:
-            return [name for name in self.names(task=task) if getattr(self.load(name), "in_default_run", True)]
+            return [name for name in self.names(task=task, loadable=True)
+                    if getattr(self.load(name), "in_default_run", True)]
         selected = []
         for pattern in patterns:
             if any(character in pattern for character in "*?["):
-                matches = self.names(pattern, task=task)
+                matches = self.names(pattern, task=task, loadable=True)
                 if not matches:
                     raise UnknownNameError(
                         f"pattern {pattern!r} matches no {self.kind}"

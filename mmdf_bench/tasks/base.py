@@ -113,6 +113,9 @@ class Task:
         compared with, by paired bootstrap, on `gain_metrics`.
     gain_metrics : tuple of str
         Metrics of that comparison.
+    method_call : str
+        The method `predict` calls on a method of the task (``"fuse"``): a
+        plugin class that does not derive from `method_base` must provide it.
     """
 
     name: str
@@ -125,3 +128,4 @@ class Task:
     describe_sample: Callable = None
     baseline_method: str = None
     gain_metrics: tuple = ()
+    method_call: str = ""

@@ -138,4 +138,5 @@ TASK = Task(
     describe_sample=describe_sample,
     baseline_method="identity",
     gain_metrics=("psnr", "ssim"),
+    method_call="restore",
 )

@@ -310,4 +310,5 @@ TASK = Task(
     primary_metrics=("accuracy", "balanced-accuracy", "f1"),
     description="in-focus / out-of-focus classification of image patches (and defocus level)",
     describe_sample=describe_sample,
+    method_call="predict",
 )

@@ -149,4 +149,5 @@ TASK = Task(
     # the MMDF question: does a learned fusion beat plain averaging of the planes?
     baseline_method="average",
     gain_metrics=("ssim", "qabf", "brisque"),
+    method_call="fuse",
 )

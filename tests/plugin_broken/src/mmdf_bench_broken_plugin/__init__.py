@@ -1,0 +1,1 @@
+"""Components that fail in the ways third-party plugins do (tests only)."""
