@@ -16,10 +16,11 @@ before anything uses it, so that a plugin that breaks the contract is named
 Each check returns the list of problems (empty when the class is fine).
 """
 
-__all__ = ["CHECKS", "check_dataset", "check_method", "check_metric"]
+__all__ = ["CHECKS", "check_dataset", "check_method", "check_metric", "tasks_of"]
 
 
-def _tasks_of(component):
+def tasks_of(component):
+    """The tasks a registered class declares (``tasks``, else ``task``)."""
     tasks = getattr(component, "tasks", None)
     if tasks:
         return tuple(tasks)
@@ -44,7 +45,7 @@ def _common(name, component, kind):
 def _known_tasks(component):
     from mmdf_bench.tasks import TASK_MODULES
 
-    tasks = _tasks_of(component)
+    tasks = tasks_of(component)
     unknown = [task for task in tasks if task not in TASK_MODULES]
     if not tasks:
         return ["it names no task (set `task` or `tasks`)"]
@@ -74,7 +75,7 @@ def check_method(name, component):
         return problems
     from mmdf_bench.tasks import get_task
 
-    for task_name in _tasks_of(component):
+    for task_name in tasks_of(component):
         task = get_task(task_name)
         problems += _provides(component, task.method_base, [task.method_call])
     return problems

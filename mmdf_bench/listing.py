@@ -11,6 +11,7 @@ Nothing here imports torch: the classes are inspected, not built.
 
 import textwrap
 
+from mmdf_bench.contracts import tasks_of
 from mmdf_bench.tasks import get_task, task_names
 
 __all__ = ["LEGEND", "component_rows", "format_table", "legend", "needs_of"]
@@ -32,11 +33,6 @@ LEGEND = {
 def legend(kind, *, width=DEFAULT_WIDTH):
     """The note under a `kind` table, wrapped to `width` columns."""
     return textwrap.fill(LEGEND[kind], width=width)
-
-
-def _tasks_of(component):
-    tasks = getattr(component, "tasks", None) or (getattr(component, "task", None),)
-    return tuple(task for task in tasks if task)
 
 
 def needs_of(kind, component):
@@ -64,7 +60,7 @@ def needs_of(kind, component):
 def _in_default_run(kind, name, component):
     if kind == "datasets":
         return any(name in get_task(task).default_datasets
-                   for task in _tasks_of(component) if task in task_names())
+                   for task in tasks_of(component) if task in task_names())
     return bool(getattr(component, "in_default_run", True))
 
 

@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass
 from importlib import metadata
 
+from mmdf_bench.contracts import CHECKS, tasks_of
 from mmdf_bench.errors import NameCollisionError, PluginError, UnknownNameError
 
 _log = logging.getLogger(__name__)
@@ -97,14 +98,6 @@ class Entry:
         return {"target": self.target, "distribution": self.distribution, "version": self.version}
 
 
-def _tasks_of(component):
-    tasks = getattr(component, "tasks", None)
-    if tasks:
-        return tuple(tasks)
-    task = getattr(component, "task", None)
-    return (task,) if task else ()
-
-
 class Registry:
     """A named collection of one kind of component, fed by one entry-point group.
 
@@ -127,8 +120,6 @@ class Registry:
 
     # discovery -------------------------------------------------------------
     def _discover(self):
-        from mmdf_bench.contracts import CHECKS
-
         entries = {}
         for entry_point in metadata.entry_points(group=self.group):
             distribution = entry_point.dist
@@ -206,7 +197,7 @@ class Registry:
         if task or loadable:
             components = {name: self.usable(name) for name in names}
             names = [name for name in names if components[name] is not None
-                     and (not task or task in _tasks_of(components[name]))]
+                     and (not task or task in tasks_of(components[name]))]
         return names
 
     def usable(self, name):
@@ -266,10 +257,10 @@ class Registry:
                     )
             else:
                 component = self.load(pattern)
-                if task and task not in _tasks_of(component):
+                if task and task not in tasks_of(component):
                     raise UnknownNameError(
                         f"{self.kind} {pattern!r} belongs to task(s) "
-                        f"{', '.join(_tasks_of(component)) or 'none'}, not {task!r}"
+                        f"{', '.join(tasks_of(component)) or 'none'}, not {task!r}"
                     )
                 matches = [pattern]
             selected.extend(match for match in matches if match not in selected)
@@ -281,7 +272,7 @@ class Registry:
         entry = self.get(name)
         return {
             "name": name,
-            "tasks": ",".join(_tasks_of(component)),
+            "tasks": ",".join(tasks_of(component)),
             "summary": getattr(component, "summary", "") or "",
             "provider": f"{entry.distribution} {entry.version or ''}".strip(),
         }
