@@ -1,12 +1,9 @@
 """Real defocus pairs and the semi-real fast-scan set of the deblur task."""
 
-import csv
 from collections import Counter
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 
 from mmdf_bench.data import optics
 from mmdf_bench.data.psf_fit import disc_kernel, fit_defocus_psf
@@ -17,20 +14,17 @@ from mmdf_bench.data.synthetic_deblur import BLUR_PATTERN
 from mmdf_bench.data.wafer_defocus import WaferDefocusPairs
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.metrics.full_reference import psnr
-
-
-def _scene(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    image = gaussian_filter(rng.random(shape), 2.0)
-    image = (image - image.min()) / (image.max() - image.min())
-    return (0.15 + 0.7 * image).astype(np.float32)
-
+from tests.real_fixtures import (
+    smooth_scene,
+    write_sephace_fixture,
+    write_wafer_pairs_fixture,
+)
 
 # ------------------------------------------------------------- registration
 
 
 def test_registration_recovers_a_subpixel_shift_through_defocus():
-    scene = _scene((160, 160))
+    scene = smooth_scene((160, 160))
     moved = shift_image(scene, (0.6, -1.3))
     estimate = estimate_shift(scene, moved)
     assert estimate.found
@@ -43,7 +37,7 @@ def test_registration_recovers_a_subpixel_shift_through_defocus():
 
 
 def test_registration_without_a_peak_in_the_window_leaves_the_planes_alone():
-    scene = _scene((96, 96))
+    scene = smooth_scene((96, 96))
     far = np.roll(scene, 12, axis=1)  # beyond the 6-pixel search window
     estimate = estimate_shift(scene, far)
     assert not estimate.found and estimate.shift.tolist() == [0.0, 0.0]
@@ -54,7 +48,7 @@ def test_registration_without_a_peak_in_the_window_leaves_the_planes_alone():
 
 
 def test_psf_fit_recovers_disc_and_gaussian_blurs():
-    scene = _scene((256, 256), seed=1)
+    scene = smooth_scene((256, 256), seed=1)
     disc = fit_defocus_psf(scene, optics.blur(scene, disc_kernel(6.3)))
     assert disc.model == "disc" and disc.parameter == pytest.approx(6.3, abs=0.15) and disc.residual < 0.02
     gaussian = fit_defocus_psf(scene, optics.blur(scene, optics.gaussian_psf(3.0)))
@@ -67,45 +61,6 @@ def test_psf_fit_recovers_disc_and_gaussian_blurs():
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-def write_wafer_pairs_fixture(root, *, sigma_per_um=0.5, shift=(0.4, -0.3)):
-    """A `wafer-defocus` folder whose planes are the focal plane blurred by known Gaussians and shifted."""
-    root.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for field, seed in (("level1_iy000", 3), ("level2_iy000", 4)):
-        sharp = _scene((300, 560), seed=seed)
-        for z in (-30.0, -8.0, 0.0, 4.0, 12.0):
-            plane = sharp if z == 0 else shift_image(optics.blur(sharp, optics.gaussian_psf(abs(z) * sigma_per_um)),
-                                                     shift)
-            name = f"{field}_z{z:+08.3f}um.png"
-            iio.imwrite(root / name, np.round(plane * 255).astype(np.uint8))
-            rows.append({"file": name, "level": field[:6], "field": field, "z_offset_um": z})
-    with open(root / "manifest.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def write_sephace_fixture(root):
-    """A `sephace-brightfield` folder: bright-field planes and one DAPI image per field."""
-    root.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for field, seed in (("Set_1", 5), ("Set_2", 6)):
-        sharp = _scene((300, 300), seed=seed)
-        for z in (-10.0, 0.0, 10.0):
-            name = f"{field.lower()}_z{z:+.1f}.png"
-            plane = sharp if z == 0 else optics.blur(sharp, optics.gaussian_psf(3.0))
-            iio.imwrite(root / name, np.round(plane * 255).astype(np.uint8))
-            rows.append({"file": name, "field": field, "modality": "bright-field (transmitted)",
-                         "z_rel_focus_um": z, "pixel_size_um": 0.2004, "objective": "40x air"})
-        iio.imwrite(root / f"{field.lower()}_fl.png", np.zeros((300, 300), np.uint8))
-        rows.append({"file": f"{field.lower()}_fl.png", "field": field, "modality": "fluorescence DAPI",
-                     "z_rel_focus_um": "", "pixel_size_um": 0.2004, "objective": "40x air"})
-    with open(root / "manifest.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_wafer_pairs_are_registered_crops_with_a_fitted_psf(tmp_path):

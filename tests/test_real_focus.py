@@ -1,8 +1,6 @@
 """Real z-stacks in the focus task: µm labels, textured patches, field groups, autofocus."""
 
-import csv
 
-import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +11,21 @@ from mmdf_bench.data.field_focus import patch_contrast
 from mmdf_bench.data.sephace import SephaceBrightfield
 from mmdf_bench.data.wafer_defocus import WaferDefocus
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.metrics.autofocus import AutofocusError, AutofocusSuccess, autofocus_error
+from mmdf_bench.metrics.autofocus import (
+    AutofocusError,
+    AutofocusSuccess,
+    autofocus_error,
+)
 from mmdf_bench.metrics.classification import Accuracy, RankedProbabilityScore
 from mmdf_bench.runner import run
-from mmdf_bench.tasks.focus import (AutofocusPrediction, FocusMethod, FocusPrediction, FocusStackSample,
-                                    predict)
+from mmdf_bench.tasks.focus import (
+    AutofocusPrediction,
+    FocusMethod,
+    FocusPrediction,
+    FocusStackSample,
+    predict,
+)
+from tests.real_fixtures import textured, write_wafer_fixture
 
 # ----------------------------------------------------------------- µm levels
 
@@ -43,34 +51,6 @@ def test_patch_contrast_ignores_noise_but_sees_a_feature():
 
 
 # ------------------------------------------------------------ a small fixture
-
-
-def _textured(shape, rng, *, blur=0.0):
-    from scipy.ndimage import gaussian_filter
-
-    image = np.full(shape, 0.5, dtype=np.float32)
-    image[:, : shape[1] // 2] = rng.random((shape[0], shape[1] // 2))  # texture on the left half only
-    return np.clip(gaussian_filter(image, blur) if blur else image, 0, 1)
-
-
-def write_wafer_fixture(root, *, fields=("level1_iy000", "level2_iy000"), z_values=(-6.0, 0.0, 0.8, 12.0)):
-    """A `wafer-defocus` folder in the published layout: grey PNGs and manifest.csv."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    rows = []
-    for field in fields:
-        for z in z_values:
-            name = f"{field}_z{z:+08.3f}um.png"
-            image = _textured((96, 180), rng, blur=abs(z) / 2)
-            iio.imwrite(root / name, np.round(image * 255).astype(np.uint8))
-            rows.append({"file": name, "level": field.split("_")[0], "field": field, "z_offset_um": f"{z:.4f}",
-                         "abs_defocus_um": f"{abs(z):.4f}", "in_focus": int(abs(z) < 1),
-                         "source_file": f"sample_data/{name}"})
-    with open(root / "manifest.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return rows
 
 
 def test_wafer_reader_cuts_textured_patches_labelled_in_micrometres(tmp_path):
@@ -176,7 +156,7 @@ def test_operators_rank_planes_without_calibration():
     from mmdf_bench.baselines.focus import FocusMeasureTenengrad
 
     rng = np.random.default_rng(2)
-    sharp, soft = _textured((64, 64), rng), _textured((64, 64), rng, blur=2.0)
+    sharp, soft = textured((64, 64), rng), textured((64, 64), rng, blur=2.0)
     method = FocusMeasureTenengrad()  # never fitted
     assert method.focus_score(sharp) > method.focus_score(soft)
 

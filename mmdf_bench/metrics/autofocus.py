@@ -96,6 +96,8 @@ class AutofocusSuccess(_AutofocusMetric):
     proportion = True  # 0/1 per stack
     higher_is_better = True
     value_range = "0..1"
+    # 0/1 per stack; a tie gives a fraction, but a mean of exactly 0 or 1 means every value was 0 or 1
+    proportion = True
     summary = "fraction of z-stacks whose chosen plane lies within the in-focus tolerance of the true focus"
     citation = AutofocusError.citation
 
