@@ -178,6 +178,7 @@ class UnsupervisedWienerCepstrumDeblur(DeblurMethod):
     def fit(self, train_samples, *, seed=0):
         """Keep the run seed (the train samples are not read)."""
         self._seed = int(seed)
+        self.fitted_choices = {"sampler seed": "the run seed (no sample read)"}
         return self
 
     def restore(self, blurred, psf=None):

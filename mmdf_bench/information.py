@@ -55,6 +55,15 @@ def method_deviations(method):
     return " ".join(str(getattr(method, "deviations", "") or "").split())
 
 
+def _read_data(training):
+    """False when every fitted choice says it came from no split (e.g. only the run seed)."""
+    choices = training.get("choices")
+    if not choices:
+        return True
+    return any(split in str(source) for source in choices.values()
+               for split in ("train", "validation", "test"))
+
+
 def row_information(method, training=None):
     """The ``information`` text of `method`'s rows on one dataset.
 
@@ -81,7 +90,7 @@ def row_information(method, training=None):
                      f"({training['folds']} folds)")
     elif training.get("calibration") == "defaults":
         items.append(f"not calibrated: documented defaults ({training.get('reason', 'no data')})")
-    elif training.get("trained_on"):
+    elif training.get("trained_on") and _read_data(training):
         verb = "trained" if "profile" in training else "calibrated"
         items.append(f"{verb} on {training['trained_on']} ({splits_text(training.get('splits'))})")
     if training.get("profile"):

@@ -91,9 +91,23 @@ def _status(row, failures, gain=None):
         words.append(status)
     elif failures:
         words.append(f"{failures} failure{'s' if failures != 1 else ''}")
+    words += _advantages(row.get("information"))
     if gain is not None and gain["significant"]:
         words.append(f"{'better' if gain['better'] else 'worse'} than {gain['baseline']}")
     return ", ".join(words)
+
+
+def _advantages(information):
+    """The information items that give a row an edge no other row has (``psf-oracle``, ...).
+
+    The rest of the ``information`` column (training data, profile, deviations)
+    is in ``leaderboard.md``; an oracle input changes how a row must be read.
+    """
+    if not isinstance(information, str):
+        return []
+    items = [item.strip() for item in information.split(";")]
+    return [item.split(":")[0] for item in items
+            if item.endswith("-oracle") or item.startswith("simulator-matched")]
 
 
 def _rows_of(leaderboard, dataset, primary, failures, *, gain_intervals):

@@ -65,3 +65,13 @@ def test_the_svm_row_is_named_for_what_it_computes():
     with pytest.raises(UnknownNameError, match="'svm-blur-features' no longer exists: .*'svm-focus-measures'"):
         registry.methods.load("svm-blur-features")
     assert "svm-blur-features" not in registry.methods.names(task="focus")
+
+
+def test_a_fit_that_reads_no_sample_is_not_called_a_calibration():
+    from mmdf_bench.tuning import choice_splits
+
+    method = build("unsupervised-wiener").fit([], seed=3)
+    training = {"trained_on": "ds", "splits": {"train": 200}, "choices": choice_splits(method, {"train": 200})}
+    assert training["choices"] == {"sampler seed": "the run seed (no sample read)"}
+    assert row_information(method, training) == "psf-oracle"
+    assert row_information(build("unsupervised-wiener-cepstrum").fit([], seed=3), training) == ""

@@ -181,3 +181,14 @@ def test_real_microscopy_is_listed_before_synthetic_data():
     text = to_markdown(board)
     positions = [text.index(f"## {name}\n") for name in ("zzz-real", "lytro", "aaa-synthetic", "unknown")]
     assert positions == sorted(positions)
+
+
+def test_the_terminal_view_names_oracle_inputs():
+    from mmdf_bench.leaderboard_terminal import to_terminal
+
+    scores = long_table({"wiener": np.linspace(0.5, 0.9, 8), "blind": np.linspace(0.4, 0.8, 8)})
+    methods = {"wiener": {"information": {"ds": "psf-oracle; calibrated on ds (train split)"}},
+               "blind": {"information": {"ds": "calibrated on ds (train split); deviations: x-oracle-like"}}}
+    text = to_terminal(build_leaderboard(scores, metrics=QUALITY, methods=methods, n_resamples=99))
+    line = {row.split()[1]: row for row in text.splitlines() if len(row.split()) > 1 and row.split()[0] in "12"}
+    assert "psf-oracle" in line["wiener"] and "oracle" not in line["blind"]
