@@ -189,7 +189,7 @@ def _run(arguments):
     missing = {(kind, name): reason for kind, name, reason in did_not_run(result.leaderboard)
                if name in asked.get(kind, ())}
     for (kind, name), reason in missing.items():
-        prefix = f"mmdf-bench: {kind} {name}, which you asked for, did not run: "
+        prefix = f"mmdf-bench: requested {kind} {name} did not run: "
         print(prefix + short_reason(reason, max(40, width - len(prefix)), name=name),
               file=sys.stderr)
     return EXIT_FAILURES if missing else status

@@ -14,6 +14,8 @@ References
 """
 
 import math
+import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,6 +24,7 @@ from mmdf_bench.leaderboard_render import _decimals
 __all__ = ["did_not_run", "short_reason", "to_terminal"]
 
 DEFAULT_WIDTH = 100
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/:;,()]+){2,}")
 _GAP = "  "
 _STATUS_ROOM = 28  # "incomplete (40 of 48), better than average" mostly fits
 
@@ -53,6 +56,8 @@ def short_reason(text, limit, *, name=None):
         head = text.split(marker, 1)[0]
         if len(head) >= 12:  # keep clauses long enough to say something
             text = head
+    if len(text) > limit:  # a long folder says less than the file's own name
+        text = _PATH.sub(lambda match: Path(match.group(0)).name, text)
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
@@ -202,6 +207,10 @@ def _dataset_lines(leaderboard, dataset, width):
     if tied:
         lines.append(_fit(f"† not distinguishable from rank 1 (paired {percent} CI of the "
                           "difference contains 0)", width))
+    unloaded = failures.loc[failures["stage"] == "load", "sample_id"].nunique()
+    if unloaded:  # no method's row shows them
+        lines.append(_fit(f"{unloaded} sample{'s' if unloaded != 1 else ''} could not be read: "
+                          "no method has a score on them (failures in leaderboard.md)", width))
     return lines
 
 
