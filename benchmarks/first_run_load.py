@@ -9,7 +9,8 @@ time (all its processes) and the ratio of the two choices::
 
     MMDF_BENCH_WEIGHTS=../shared/weights python benchmarks/first_run_load.py \\
         [--task fusion] [--methods average wavelet ifcnn-max fusegan-u] [--profile smoke] \\
-        [--limit 6] [--competitors 1] [--timeout 1800] [--out benchmarks/results/first_run_load.json]
+        [--limit 6] [--competitors 1] [--repeats 2] [--timeout 1800] \\
+        [--out benchmarks/results/first_run_load.json]
 
 The default is a reduced first run (four fusion methods, six stacks, the
 ``smoke`` training profile) that finishes in under a minute with one thread;
@@ -98,6 +99,24 @@ def timed_run(arguments, threads, workdir):
     return record, (pd.read_csv(scores) if scores.is_file() and not timed_out else None)
 
 
+def _compare(records, scores, first):
+    """Add each record's ratios to the first thread count's, and its score differences."""
+    base = records[0]
+    for record in records[1:]:
+        record["wall_ratio_to_first"] = round(record["wall_seconds"] / base["wall_seconds"], 1)
+        record["cpu_ratio_to_first"] = round(record["cpu_seconds"] / base["cpu_seconds"], 1)
+        other = scores[record["threads"]]
+        if scores[first] is not None and other is not None:
+            keys = ["dataset", "method", "sample_id", "metric"]
+            merged = scores[first].merge(other, on=keys, suffixes=("_first", "_other"))
+            merged["difference"] = (merged["value_first"] - merged["value_other"]).abs()
+            record["scores_compared"] = len(merged)
+            # torch rounds differently with more threads: networks and torch metrics move
+            record["largest_score_difference_by_method"] = {
+                method: float(value) for method, value in
+                merged.groupby("method")["difference"].max().items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="fusion")
@@ -111,45 +130,38 @@ def main():
                         default=[1, os.cpu_count() or 1],
                         help="thread counts to compare (default: 1 and the number of cores)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="repetitions of the comparison (the order alternates)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/first_run_load.json"))
     arguments = parser.parse_args()
 
+    repetitions = []
     with tempfile.TemporaryDirectory(prefix="mmdf-first-run-") as folder:
-        records, scores = [], {}
-        for threads in arguments.threads:
-            record, table = timed_run(arguments, threads, Path(folder))
-            records.append(record)
-            scores[threads] = table
-            print(json.dumps(record), flush=True)
-    first = arguments.threads[0]
-    for record in records[1:]:
-        base = records[0]
-        record["wall_ratio_to_first"] = round(record["wall_seconds"] / base["wall_seconds"], 1)
-        record["cpu_ratio_to_first"] = round(record["cpu_seconds"] / base["cpu_seconds"], 1)
-        other = scores[record["threads"]]
-        if scores[first] is not None and other is not None:
-            keys = ["dataset", "method", "sample_id", "metric"]
-            merged = scores[first].merge(other, on=keys, suffixes=("_first", "_other"))
-            merged["difference"] = (merged["value_first"] - merged["value_other"]).abs()
-            record["scores_compared"] = len(merged)
-            # trained methods diverge (rounding changes every step); the others should not
-            record["largest_score_difference_by_method"] = {
-                method: float(value) for method, value in
-                merged.groupby("method")["difference"].max().items()}
+        for repetition in range(arguments.repeats):
+            # alternate the order: the machine's other load drifts during a measurement
+            order = arguments.threads if repetition % 2 == 0 else arguments.threads[::-1]
+            records, scores = {}, {}
+            for threads in order:
+                record, table = timed_run(arguments, threads, Path(folder))
+                records[threads], scores[threads] = record, table
+                print(json.dumps(record), flush=True)
+            records = [records[threads] for threads in arguments.threads]
+            _compare(records, scores, arguments.threads[0])
+            repetitions.append(records)
     report = {
         "what": (f"mmdf-bench run --task {arguments.task} --methods "
                  f"{' '.join(arguments.methods) or '(default)'} --profile {arguments.profile} "
                  f"--limit {arguments.limit or 'none'}, empty checkpoint cache, beside "
                  f"{arguments.competitors} CPU-bound process(es)"),
         "machine": platform.machine(), "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "runs": records,
+        "python": platform.python_version(), "repetitions": repetitions,
     }
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    for record in records:
-        print(f"threads {record['threads']}: {record['wall_seconds']} s wall, "
-              f"{record['cpu_seconds']} s CPU"
-              + (" (timed out)" if record["timed_out"] else ""))
+    for records in repetitions:
+        for record in records:
+            print(f"threads {record['threads']}: {record['wall_seconds']} s wall, "
+                  f"{record['cpu_seconds']} s CPU" + (" (timed out)" if record["timed_out"] else ""))
     print(f"written to {arguments.out}")
 
 

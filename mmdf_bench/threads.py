@@ -3,9 +3,9 @@
 torch, OpenCV and the BLAS behind numpy each start as many threads as the
 machine has cores. On a machine busy with other work those threads wait
 for each other at every parallel step, spinning while they wait: on a
-2-core machine beside one CPU-bound process, the first ``mmdf-bench run``
-burned five times the CPU of a one-thread run for the same result and took
-fourteen times longer (``benchmarks/first_run_load.py`` measures it).
+shared 2-core machine beside one CPU-bound process, a first ``mmdf-bench
+run`` with two threads took 1.8 to 2.5 times the wall and CPU time of the
+same run with one (``benchmarks/first_run_load.py``).
 mmdf-bench therefore computes with one thread per process by default and
 gets its parallelism from processes (``--jobs``), which the operating system
 shares out fairly. One thread also makes results reproducible to the last
