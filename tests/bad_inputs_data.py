@@ -47,9 +47,8 @@ def write_folder(folder, stack, *, suffix=".png"):
 
 
 def write_tiff(path, pages, **options):
-    with tifffile.TiffWriter(path) as tiff:
-        for page in pages:
-            tiff.write(page, **options)
+    """One multi-page TIFF (one image series) of `pages`, as tifffile.imwrite stores a stack."""
+    tifffile.imwrite(path, np.stack(list(pages)), **options)
     return path
 
 

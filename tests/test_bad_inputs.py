@@ -210,7 +210,8 @@ def _good_bag_run(c):
 @row(12, "16-bit RGB TIFF stack")
 def _(c):
     _, scores = _good_bag_run(c)
-    assert scores["tiff16"] == pytest.approx(scores["good"], abs=1e-6)  # same values, 16 bits
+    # the same values in 16 bits; the fused output is rounded to 16 instead of 8 bits
+    assert scores["tiff16"] == pytest.approx(scores["good"], abs=1e-4)
 
 
 @row(13, "16-bit grey TIFF")
@@ -228,7 +229,7 @@ def _(c):
 @row(16, "RGBA PNG")
 def _(c):
     _, scores = _good_bag_run(c)
-    assert scores["rgba"] == pytest.approx(scores["good"], abs=1e-6)  # alpha dropped
+    assert scores["rgba"] == pytest.approx(scores["good"], abs=1e-4)  # alpha dropped
 
 
 @row(20, "stacks named NA, null, None, nan")
