@@ -211,14 +211,24 @@ class Registry:
                 _log.warning("skipping %s", error)
             return None
 
-    def get(self, name):
-        """Return the `Entry` called `name`; an unknown name gets a "did you mean" error."""
+    def get(self, name, *, task=None):
+        """Return the `Entry` called `name`; an unknown name gets a "did you mean" error.
+
+        With `task`, the suggestions are names of that task (a fusion typo is not
+        answered with a focus method).
+        """
         entries = self.entries
         if name in entries:
             return entries[name]
         if name in self.retired:
             raise UnknownNameError(f"{self.kind} {name!r} no longer exists: {self.retired[name]}")
-        close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
+        candidates = list(entries)
+        if task:
+            try:
+                candidates = self.names(task=task) or candidates
+            except Exception:  # a component that cannot be loaded: suggest from every name
+                pass
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(match) for match in close)}?" if close else ""
         raise UnknownNameError(
             f"unknown {self.kind} {name!r}{hint} (`mmdf-bench list {self.kind}s` shows all)"
@@ -256,6 +266,7 @@ class Registry:
                         + (f" of task {task!r}" if task else "")
                     )
             else:
+                self.get(pattern, task=task)  # an unknown name: suggestions of this task
                 component = self.load(pattern)
                 if task and task not in tasks_of(component):
                     raise UnknownNameError(

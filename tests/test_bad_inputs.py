@@ -133,6 +133,7 @@ def _(c):
     outcome = cli(*FUSION, "--methods", "wavelett")
     clear(outcome, 2, "unknown method 'wavelett'", "did you mean 'wavelet'")
     assert "fm-wavelet-ratio" not in outcome.last, "suggests a method of another task"
+    assert "'average'" not in outcome.last, "suggests a name that is hardly alike"
 
 
 @row(3, "unknown metric")
