@@ -91,10 +91,22 @@ def check_metrics(manifest, metric_info, out_dir):
     Its rows would exist for some samples and not for others.
     """
     recorded = manifest.get("metrics", {})
-    differences = [f"metric {name}: {'available' if info['available'] else 'unavailable'} now, "
-                   f"{'available' if recorded[name].get('available') else 'unavailable'} in the run"
-                   for name, info in metric_info.items()
-                   if name in recorded and bool(recorded[name].get("available")) != info["available"]]
+
+    def why(info):  # the gist of the reason, e.g. which weights file is missing
+        from mmdf_bench.leaderboard_terminal import short_reason
+
+        return f" ({short_reason(info['reason'], 100, name=name)})" if info.get("reason") else ""
+
+    differences = []
+    for name, info in metric_info.items():
+        if name not in recorded or bool(recorded[name].get("available")) == info["available"]:
+            continue
+        now, then = (info, recorded[name])
+        differences.append(
+            f"metric {name}: {'available' if now['available'] else 'unavailable'} now"
+            f"{'' if now['available'] else why(now)}, "
+            f"{'available' if then.get('available') else 'unavailable'} in the run"
+            f"{'' if then.get('available') else why(then)}")
     if differences:
         raise ResumeError(_refusal(out_dir, differences))
 
