@@ -444,6 +444,21 @@ def _reference(arguments):
     return run_action(arguments)
 
 
+def _add_download(subparsers):
+    from mmdf_bench.download_command import DESCRIPTION, add_arguments
+
+    parser = subparsers.add_parser("download", help="download a public dataset (bbbc006, mfifb) into the cache",
+                                   description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(handler=_download)
+
+
+def _download(arguments):
+    from mmdf_bench.download_command import run_download
+
+    return run_download(arguments)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mmdf-bench",
@@ -458,6 +473,7 @@ def build_parser():
     _add_compare(subparsers)
     _add_report(subparsers)
     _add_reference(subparsers)
+    _add_download(subparsers)
     return parser
 
 

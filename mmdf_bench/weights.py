@@ -14,19 +14,16 @@ step 3.
 
 import hashlib
 import os
-import sys
-import tempfile
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from mmdf_bench.downloads import fetch
 from mmdf_bench.errors import WeightsUnavailableError
 from mmdf_bench.settings import WEIGHTS_VARIABLE, cache_dir, weights_dir
 
 OFFLINE_VARIABLE = "MMDF_BENCH_OFFLINE"
-DOWNLOAD_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -154,37 +151,15 @@ def resolve_weights(weight_file, *, download=None, progress=True):
 
 def download_file(weight_file, target, *, progress=True):
     """Download `weight_file` to `target`, verifying its checksum before moving it in place."""
-    from tqdm.auto import tqdm
-
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(weight_file.url, headers={"User-Agent": "mmdf-bench"})
-    temporary = None
-    try:
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            digest = hashlib.sha256()
-            # write next to the target so the final rename is atomic
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
-                temporary = Path(handle.name)
-                with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
-                          desc=weight_file.file_name, disable=not progress) as bar:
-                    for block in iter(lambda: response.read(1 << 16), b""):
-                        handle.write(block)
-                        digest.update(block)
-                        bar.update(len(block))
-        if not weight_file.matches(digest.hexdigest()):
+    def verify(path, digest):
+        if not weight_file.matches(digest):
             raise WeightsUnavailableError(
-                f"downloaded {weight_file.url} but its sha256 {digest.hexdigest()} does not match "
+                f"downloaded {weight_file.url} but its sha256 {digest} does not match "
                 f"{weight_file.sha256 or weight_file.hash_prefix}; the file was discarded"
             )
-    except BaseException:
-        # a partial or wrong download must never be mistaken for the real file later
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-        raise
-    temporary.replace(target)
-    return target
+
+    fetch(weight_file.url, target, verify=verify, progress=progress, description=weight_file.file_name)
+    return Path(target)
 
 
 def torch_hub_checkpoints():

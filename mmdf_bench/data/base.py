@@ -126,10 +126,13 @@ def check_split(dataset, split):
 
 
 def resolve_root(root, dataset):
-    """Find the folder of `dataset`: the given `root`, else ``$MMDF_BENCH_DATA/<default_folder>``.
+    """Find the folder of `dataset`: the given `root`, else ``$MMDF_BENCH_DATA/<default_folder>``,
+    else ``<cache>/data/<default_folder>`` (where ``mmdf-bench download`` puts it).
 
     Raises `InvalidInputError` saying where it looked and how to point at the data.
     """
+    from mmdf_bench.downloads import data_cache_dir
+
     if root is not None:
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
@@ -138,15 +141,21 @@ def resolve_root(root, dataset):
             raise InvalidInputError(f"{dataset.name}: data folder not found: {root}")
         return root
     base = data_dir()
-    if base is not None and dataset.default_folder:
-        candidate = base / dataset.default_folder
-        if candidate.is_dir():
-            return candidate
-        looked = f"looked in {candidate}"
-    else:
-        looked = f"{DATA_VARIABLE} is not set"
+    looked = []
+    if dataset.default_folder:
+        candidates = ([base / dataset.default_folder] if base is not None else []) \
+            + [data_cache_dir() / dataset.default_folder]
+        for candidate in candidates:
+            if candidate.is_dir():
+                return candidate
+        looked = [str(candidate) for candidate in candidates]
+    where = f"looked in {' and '.join(looked)}" if looked else f"{DATA_VARIABLE} is not set"
+    if base is None and looked:
+        where += f"; {DATA_VARIABLE} is not set"
+    hint = (f", or download it with `mmdf-bench download {dataset.name}`"
+            if callable(getattr(dataset, "download", None)) else "")
     raise InvalidInputError(
-        f"{dataset.name}: data not found ({looked}). Set {DATA_VARIABLE} to a folder holding "
+        f"{dataset.name}: data not found ({where}). Set {DATA_VARIABLE} to a folder holding "
         f"'{dataset.default_folder or dataset.name}/', or pass the folder as "
-        f"--datasets {dataset.name}=PATH."
+        f"--datasets {dataset.name}=PATH{hint}."
     )
