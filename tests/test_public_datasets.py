@@ -5,7 +5,6 @@ small fixture written in the exact published layout, and each downloader
 against a loopback HTTP server serving such a fixture.
 """
 
-import csv
 import functools
 import hashlib
 import threading
