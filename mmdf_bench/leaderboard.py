@@ -30,6 +30,7 @@ from mmdf_bench.data.base import REALISM_ORDER
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.leaderboard_render import to_markdown
 from mmdf_bench.baseline_gain import GAIN_COLUMNS, gains_over_baseline
+from mmdf_bench.family_gain import FAMILY_GAIN_COLUMNS, deep_vs_classical
 from mmdf_bench.run_format import COMPLETED_COLUMNS as SECONDS_COLUMNS
 from mmdf_bench.run_format import FAILURE_COLUMNS, SCORE_COLUMNS, write_leaderboard
 from mmdf_bench.ranking import MIN_COVERAGE, rank_table
@@ -105,6 +106,13 @@ class Leaderboard:
     dataset_realism : dict
         Dataset -> one of `mmdf_bench.data.base.REALISM_ORDER`; tables are
         listed in that order (real microscopy first), see `dataset_order`.
+    family_gains : pandas.DataFrame
+        Columns `mmdf_bench.family_gain.FAMILY_GAIN_COLUMNS`: per dataset and
+        metric, the paired difference of the best deep and the best
+        classical method, with its verdict (`mmdf_bench.family_gain`).
+    dataset_notes : dict
+        Dataset -> lines its description asks every table to carry (e.g.
+        how the in-focus planes of a `zstack-folder` were chosen).
     """
 
     rows: pd.DataFrame
@@ -121,6 +129,8 @@ class Leaderboard:
     samples: pd.DataFrame = field(default_factory=lambda: _empty(SUBSET_COLUMNS))
     gains: pd.DataFrame = field(default_factory=lambda: _empty(GAIN_COLUMNS))
     dataset_realism: dict = field(default_factory=dict)
+    family_gains: pd.DataFrame = field(default_factory=lambda: _empty(FAMILY_GAIN_COLUMNS))
+    dataset_notes: dict = field(default_factory=dict)
 
 
 def dataset_order(leaderboard, names):
@@ -313,7 +323,8 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
         ranked (see `mmdf_bench.ranking`).
     datasets : dict, optional
         Dataset name -> its description (as in the manifest), whose
-        ``realism`` orders the tables (`dataset_order`).
+        ``realism`` orders the tables (`dataset_order`) and whose ``notes``
+        (a list of lines) every rendering of its table carries.
 
     Returns
     -------
@@ -386,10 +397,19 @@ def build_leaderboard(scores, *, metrics, failures=None, seconds=None, primary_m
             frame.assign(metric=frame["base"]), baseline=baseline,
             metrics=[m for m in gain_metrics if m in metrics and m not in aggregators],
             higher_is_better={m: metrics[m].get("higher_is_better", True) for m in metrics}, **options)
+    # the verdict of the benchmark: best deep vs best classical, on the whole datasets only
+    family_gains = deep_vs_classical(
+        frame, rows[~rows["dataset"].isin(list(subsets))], methods=methods,
+        higher_is_better={m: metrics[m].get("higher_is_better", True) for m in metrics},
+        aggregators=aggregators, **options)
     return Leaderboard(rows=rows, unavailable=unavailable, failures=failure_table,
                        seconds=timing, primary_metric=primary, metrics=dict(metrics),
                        confidence=confidence, unavailable_methods=dict(unavailable_methods or {}),
                        pooled_metrics=pooled, subsets=subsets, undefined=undefined,
                        samples=sample_table, gains=gains,
                        dataset_realism={name: info.get("realism") for name, info in (datasets or {}).items()
-                                        if isinstance(info, dict) and info.get("realism")})
+                                        if isinstance(info, dict) and info.get("realism")},
+                       family_gains=family_gains,
+                       dataset_notes={name: [str(line) for line in info["notes"]]
+                                      for name, info in (datasets or {}).items()
+                                      if isinstance(info, dict) and info.get("notes")})

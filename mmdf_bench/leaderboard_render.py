@@ -253,6 +253,34 @@ def _gains_section(leaderboard, datasets, percent):
     return "\n".join(parts)
 
 
+def _family_section(leaderboard, datasets, percent):
+    """Markdown of the best deep vs the best classical method, per dataset ('' if none)."""
+    verdicts = leaderboard.family_gains
+    verdicts = verdicts[verdicts["dataset"].isin(datasets)]
+    if not len(verdicts):
+        return ""
+    parts = [f"## Deep vs classical\n\nThe best ranked deep method against the best ranked classical one "
+             f"(upper bounds excluded): paired difference `deep - classical` on the samples both scored, "
+             f"with its {percent} bootstrap CI over specimens; the verdict follows the CI.\n"]
+    for dataset in datasets:
+        block = verdicts[verdicts["dataset"] == dataset]
+        if not len(block):
+            continue
+        table = []
+        for _, row in block.iterrows():
+            decimals = 2 if abs(row["gain"]) >= 0.1 else 4
+            interval = (f" [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]"
+                        if math.isfinite(row["ci_low"]) else "")
+            table.append([_escape(row["metric"]), f"{_escape(row['deep'])} ({row['deep_value']:.4g})",
+                          f"{_escape(row['classical'])} ({row['classical_value']:.4g})",
+                          f"{row['gain']:+.{decimals}f}{interval}", row["verdict"],
+                          f"{int(row['n'])} ({int(row['n_groups'])})"])
+        parts.append(f"### {_escape(dataset)}\n\n" + tabulate(
+            table, headers=["metric", "best deep", "best classical", f"deep - classical [{percent} CI]",
+                            "verdict", "n (groups)"], tablefmt="pipe", disable_numparse=True) + "\n")
+    return "\n".join(parts)
+
+
 def to_markdown(leaderboard):
     """Render a leaderboard as Markdown: one pipe table per dataset, legend, problems.
 
@@ -276,6 +304,9 @@ def to_markdown(leaderboard):
     parts = ["# Leaderboard\n"]
     for dataset in datasets:
         parts.append(_dataset_table(leaderboard, dataset, rows[rows["dataset"] == dataset]))
+        notes = leaderboard.dataset_notes.get(dataset, [])
+        if notes:
+            parts.append("\n".join(f"Note ({_escape(dataset)}): {_escape(line)}" for line in notes) + "\n")
         subsets = [name for name, info in leaderboard.subsets.items()
                    if info["dataset"] == dataset and name in scored]
         if subsets:
@@ -283,9 +314,10 @@ def to_markdown(leaderboard):
             parts += [_dataset_table(leaderboard, name, rows[rows["dataset"] == name],
                                      heading="####") for name in subsets]
 
-    gains = _gains_section(leaderboard, datasets, percent)
-    if gains:
-        parts.append(gains)
+    for section in (_family_section(leaderboard, datasets, percent),
+                    _gains_section(leaderboard, datasets, percent)):
+        if section:
+            parts.append(section)
     parts.append(f"{_legend(leaderboard, percent)}\n")
     present = set(rows["metric"]) | set(leaderboard.undefined["metric"])
     described = [m for m in leaderboard.metrics

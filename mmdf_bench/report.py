@@ -213,6 +213,22 @@ def _panels_html(run, dataset, *, metric, methods, max_samples, max_size):
     return "\n".join(parts)
 
 
+def _verdict_html(leaderboard, dataset, metric):
+    """The dataset's notes and its deep-vs-classical verdict on `metric`, as paragraphs ('' if none)."""
+    parts = [f'<p class="note">{_escape(line)}</p>' for line in leaderboard.dataset_notes.get(dataset, [])]
+    verdicts = leaderboard.family_gains
+    row = verdicts[(verdicts["dataset"] == dataset) & (verdicts["metric"] == metric)]
+    if len(row):
+        row = row.iloc[0]
+        interval = (f" [{row['ci_low']:+.4g}, {row['ci_high']:+.4g}]" if math.isfinite(row["ci_low"]) else "")
+        parts.append(f'<p class="verdict">Deep vs classical on <code>{_escape(metric)}</code>: '
+                     f"<code>{_escape(row['deep'])}</code> {row['deep_value']:.4g} vs "
+                     f"<code>{_escape(row['classical'])}</code> {row['classical_value']:.4g}, "
+                     f"difference {row['gain']:+.4g}{interval} over {int(row['n_groups'])} groups: "
+                     f"<strong>{_escape(row['verdict'])}</strong></p>")
+    return "".join(parts)
+
+
 def _run_section(run, index, *, max_samples, max_size):
     leaderboard = load_leaderboard(run)
     rows = leaderboard.rows
@@ -230,6 +246,7 @@ def _run_section(run, index, *, max_samples, max_size):
         primary, metrics, methods = _ordered(leaderboard, dataset, block)
         parts.append(f"<h3>{_escape(dataset)}</h3>")
         parts.append(_leaderboard_table(leaderboard, dataset, block))
+        parts.append(_verdict_html(leaderboard, dataset, primary))
         plot = forest_plot(block, metrics=metrics, methods=methods,
                            confidence=leaderboard.confidence, title=dataset)
         parts.append(f'<img class="forest-plot" src="{data_uri(plot)}" '

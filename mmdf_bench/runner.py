@@ -383,6 +383,8 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
                       upper_bound=bool(getattr(method, "upper_bound", False)))
         if method.weights_source:
             record["weights_source"] = method.weights_source
+        if getattr(method, "family", ""):
+            record["family"] = method.family  # the deep-vs-classical verdict reads it
         method.check_available()
         check_applicable(method, method_name, opened.dataset)
         folds = None

@@ -32,6 +32,11 @@ class Method:
         pretrained weights are added by the runner.
     deviations : str
         Known deviations from the original method, one line (empty when none).
+    family : str
+        ``"deep"`` or ``"classical"``: which side of the leaderboard's
+        deep-vs-classical verdict the method is on. Built-in methods leave it
+        empty (their module says: ``mmdf_bench.methods`` or
+        ``mmdf_bench.baselines``); third-party methods should set it.
     fitted_choices : dict
         Set by ``fit`` where it helps the manifest: each choice it made
         (``"weights"``, ``"threshold"``, ``"calibration"``, ...) -> the split
@@ -47,6 +52,7 @@ class Method:
     upper_bound: ClassVar[bool] = False
     information: ClassVar[tuple] = ()
     deviations: ClassVar[str] = ""
+    family: ClassVar[str] = ""
 
     def fit(self, train_samples, *, seed=0, validation_samples=None):
         """Learn from (or calibrate on) the train split. Does nothing by default.
