@@ -342,8 +342,10 @@ def _(c):
 def _interrupt(c, sig, *extra):
     """Start a run, `sig` it once it has finished a few units; return its folder and outcome."""
     out = c.tmp / "interrupted"
+    # a shell starts background jobs with SIGINT ignored, and children inherit it: restore it
     process = subprocess.Popen(command(*FUSION, *SIGNAL_RUN, *extra, "--out", out),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     journal = out / "completed.csv"
     while process.poll() is None:
         if journal.is_file() and journal.read_text().count("\n") >= 3:
