@@ -4,10 +4,9 @@ Imported lazily by `mmdf_bench.methods.deblur_base`.
 """
 
 import math
-import sys
 
 import torch
-from tqdm.auto import tqdm
+from mmdf_bench.progress import progress_bar
 
 from mmdf_bench.devices import fork_rng, module_device, prefetch
 
@@ -27,8 +26,8 @@ def make_scheduler(optimizer, schedule, total_steps):
 
 
 def progress(total, description):
-    """A tqdm bar on stderr that disappears when done."""
-    return tqdm(total=total, desc=description, unit="step", file=sys.stderr, leave=False, mininterval=1.0)
+    """A progress bar on stderr that disappears when done (silenced by ``--quiet``)."""
+    return progress_bar(total, description, leave=False, mininterval=1.0)
 
 
 def supervised_training(network, sampler, *, loss, epochs, batch_size, learning_rate, seed,

@@ -26,12 +26,11 @@ References
 """
 
 import math
-import sys
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from mmdf_bench.progress import progress_bar
 
 from mmdf_bench.devices import fork_rng, module_device
 from mmdf_bench.methods.losses import ranked_probability_score_loss
@@ -256,8 +255,8 @@ def train_network(network, patches, targets, *, epochs, batch_size, learning_rat
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
     history = []
     network.train()
-    with fork_rng(device), tqdm(total=total, desc=description, unit="step",
-                                file=sys.stderr, leave=False, mininterval=1.0) as bar:
+    with fork_rng(device), progress_bar(total, description, leave=False,
+                                        mininterval=1.0) as bar:
         # dropout draws from torch's global generator: seed a private copy of it
         torch.manual_seed(seed)
         step = 0

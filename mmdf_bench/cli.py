@@ -14,6 +14,8 @@ leaderboard's failure section); 2 bad usage (unknown name, bad option).
 """
 
 import argparse
+import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 from mmdf_bench import __version__
 from mmdf_bench.errors import MmdfBenchError
 from mmdf_bench.output_paths import prepare_output_file, prepare_output_folder, writing
+from mmdf_bench.progress import PROGRESS_VARIABLE, set_progress
 from mmdf_bench.threads import choose_threads, use_threads
 from mmdf_bench.training import DEFAULT_PROFILE, PROFILES
 
@@ -56,6 +59,12 @@ def _add_threads(parser):
                              "idle machine, and --jobs scales better)")
 
 
+def _add_quiet(parser):
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (training included) and no notes, only warnings "
+                             "and errors")
+
+
 def _add_run(subparsers):
     parser = subparsers.add_parser(
         "run", help="evaluate methods on datasets and write scores, manifest and leaderboard",
@@ -80,7 +89,7 @@ def _add_run(subparsers):
     parser.add_argument("--profile", choices=PROFILES,
                         help=f"hyper-parameter profile of deep methods (default {DEFAULT_PROFILE}); "
                              "missing checkpoints are trained first")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(parser)
     _add_threads(parser)
     _add_device(parser)
     scale = parser.add_argument_group("scale")
@@ -240,6 +249,7 @@ def _add_train(subparsers):
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
+    _add_quiet(parser)
     _add_threads(parser)
     _add_device(parser)
     parser.set_defaults(handler=_train)
@@ -280,6 +290,7 @@ def _add_focus_map(subparsers):
     parser.add_argument("--tile", type=int, default=84, help="tile size in pixels (default 84)")
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=0)
+    _add_quiet(parser)
     _add_threads(parser)
     _add_device(parser)
     parser.set_defaults(handler=_focus_map)
@@ -477,6 +488,30 @@ def build_parser():
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a message comes (tests swap it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("mmdf-bench: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property always answers
+        pass
+
+
+def _show_messages(quiet):
+    """Send the library's log messages to stderr, one ``mmdf-bench: ...`` line each."""
+    logger = logging.getLogger("mmdf_bench")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv=None):
     """Entry point of the ``mmdf-bench`` console script."""
     parser = build_parser()
@@ -487,6 +522,11 @@ def main(argv=None):
         arguments.pattern = extra.pop()
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    quiet = bool(getattr(arguments, "quiet", False))
+    _show_messages(quiet)
+    progress_before = os.environ.get(PROGRESS_VARIABLE)
+    if quiet:
+        set_progress(False)  # training bars too, in this process and its workers
     try:
         # chosen before torch, OpenCV or a BLAS starts its threads (see mmdf_bench.threads)
         use_threads(choose_threads(getattr(arguments, "threads", None)))
@@ -503,6 +543,11 @@ def main(argv=None):
         where = f"{error.filename}: " if error.filename else ""
         print(f"mmdf-bench: error: {where}{describe_os_error(error)}", file=sys.stderr)
         return EXIT_USAGE
+    finally:  # main() may be called again in this process (tests, notebooks)
+        if progress_before is None:
+            os.environ.pop(PROGRESS_VARIABLE, None)
+        else:
+            os.environ[PROGRESS_VARIABLE] = progress_before
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ fewer chunks in memory.
 
 import heapq
 import math
-import sys
 
-from tqdm.auto import tqdm
+from mmdf_bench.progress import progress_bar
 
 from mmdf_bench.evaluation import chunk_facts, evaluate_chunk, load_chunk
 from mmdf_bench.output_paths import is_storage_error
@@ -72,8 +71,7 @@ def evaluate_dataset(executor, *, task, dataset, dataset_name, load_ids, missing
     handles = prepare()
     wanted = {name: set(missing.get(name, ())) for name in method_names if name in handles}
     total = sum(len(ids & set(load_ids)) for ids in wanted.values())
-    bar = tqdm(total=total, desc=f"{dataset_name}", unit="sample", file=sys.stderr,
-               disable=not progress, leave=False)
+    bar = progress_bar(total, dataset_name, unit="sample", enabled=progress, leave=False)
     ready, in_flight, remaining = [], {}, [0] * len(chunks)
     limit = 1 if executor.inline else 2 * executor.workers
     try:

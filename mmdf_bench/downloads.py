@@ -15,7 +15,6 @@ records in the run manifest.
 
 import csv
 import hashlib
-import sys
 import tempfile
 import urllib.request
 from datetime import datetime, timezone
@@ -62,7 +61,7 @@ def fetch(url, target, *, verify=None, progress=True, description=None):
     urllib.error.URLError, OSError, TimeoutError
         When the server cannot be reached or the transfer fails.
     """
-    from tqdm.auto import tqdm
+    from mmdf_bench.progress import progress_bar
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +74,8 @@ def fetch(url, target, *, verify=None, progress=True, description=None):
             # written next to the target so that the final rename is atomic
             with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
                 temporary = Path(handle.name)
-                with tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
-                          desc=description or target.name, disable=not progress) as bar:
+                with progress_bar(total, description or target.name, unit="B", unit_scale=True,
+                                  enabled=progress) as bar:
                     for block in iter(lambda: response.read(1 << 16), b""):
                         handle.write(block)
                         digest.update(block)

@@ -61,8 +61,8 @@ def effective_groups(groups):
     --------
     >>> effective_groups(["a", "a", "b", "b"])
     2.0
-    >>> round(effective_groups(["a"] * 6 + ["b", "c"]), 3)
-    1.778
+    >>> round(effective_groups(["a"] * 6 + ["b", "c"]), 3)  # 8**2 / (36 + 1 + 1)
+    1.684
     """
     _, sizes = np.unique(np.asarray(groups), return_counts=True)
     if sizes.size == 0:

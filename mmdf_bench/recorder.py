@@ -23,11 +23,13 @@ same bytes as an uninterrupted serial one. Timings stay out of
 """
 
 import csv
-import sys
+import logging
 
 from mmdf_bench.run_format import (COMPLETED_COLUMNS, COMPLETED_FILE, FAILURE_COLUMNS,
                                    FAILURES_FILE, SAMPLE_COLUMNS, SAMPLES_FILE, SCORE_COLUMNS,
                                    SCORES_FILE, read_csv_rows, read_journal, write_csv_atomic)
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["RETRIED_STAGES", "ResultsRecorder", "RunOrder"]
 
@@ -169,8 +171,8 @@ class ResultsRecorder:
         if stage == "load":
             self.recorded_samples.add((dataset, sample_id))
             self.failed_loads.add((dataset, sample_id))
-        print(f"mmdf-bench: {stage} failed for {method or '-'} on {dataset}/{sample_id or '-'}: "
-              f"{message}", file=sys.stderr)
+        _log.warning("%s failed for %s on %s/%s: %s", stage, method or "-", dataset,
+                     sample_id or "-", message)
 
     def unit(self, dataset, method, result):
         """Record everything one method produced on one sample, then mark it completed.

@@ -25,8 +25,10 @@ and the error, and raises `PluginError` when it is asked for by name.
 import difflib
 import fnmatch
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 from mmdf_bench.contracts import CHECKS, tasks_of
 from mmdf_bench.errors import NameCollisionError, PluginError, UnknownNameError
@@ -54,19 +56,19 @@ class Entry:
     name: str
     target: str
     distribution: str
-    version: str = None
+    version: str | None = None
     kind: str = "component"
     _loaded: object = None
     _entry_point: object = None
     _check: object = None
     _error: Exception = None
 
-    def origin(self):
+    def origin(self) -> str:
         """``method 'x' of dist 1.0 (module:Class)``: who to blame, for messages."""
         provider = f"{self.distribution} {self.version or ''}".strip()
         return f"{self.kind} {self.name!r} of {provider} ({self.target})"
 
-    def load(self):
+    def load(self) -> type:
         """Import, check and return the registered class.
 
         Raises
@@ -93,7 +95,7 @@ class Entry:
             raise self._error
         return self._loaded
 
-    def provenance(self):
+    def provenance(self) -> dict:
         """Where the component comes from, for the results manifest."""
         return {"target": self.target, "distribution": self.distribution, "version": self.version}
 
@@ -109,7 +111,7 @@ class Registry:
         Entry-point group (``mmdf_bench.methods``).
     """
 
-    def __init__(self, kind, group, *, retired=None):
+    def __init__(self, kind: str, group: str, *, retired: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.group = group
         self._entries = None
@@ -140,7 +142,7 @@ class Registry:
         return entries
 
     @property
-    def entries(self):
+    def entries(self) -> dict[str, Entry]:
         """All entries, name -> `Entry` (entry points first discovered on first use)."""
         if self._entries is None:
             self._entries = self._discover()
@@ -148,7 +150,7 @@ class Registry:
                 self._check_free(name, entry)
         return {**self._entries, **self._local}
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Forget discovered entry points (after installing a plugin at run time)."""
         self._entries = None
 
@@ -161,7 +163,7 @@ class Registry:
             )
 
     # registration ----------------------------------------------------------
-    def register(self, component=None, *, name=None):
+    def register(self, component: type | None = None, *, name: str | None = None):
         """Register a class in memory; usable as ``@register`` or ``@register(name=...)``."""
 
         def decorate(component):
@@ -179,12 +181,13 @@ class Registry:
 
         return decorate(component) if component is not None else decorate
 
-    def unregister(self, name):
+    def unregister(self, name: str) -> None:
         """Remove an in-memory registration."""
         self._local.pop(name, None)
 
     # look-up ---------------------------------------------------------------
-    def names(self, pattern=None, *, task=None, loadable=False):
+    def names(self, pattern: str | None = None, *, task: str | None = None,
+              loadable: bool = False) -> list[str]:
         """Sorted names matching a shell-style `pattern` (case-insensitive), optionally of one task.
 
         Filtering by `task` loads each class; with `loadable` every class is
@@ -200,7 +203,7 @@ class Registry:
                      and (not task or task in tasks_of(components[name]))]
         return names
 
-    def usable(self, name):
+    def usable(self, name: str) -> type | None:
         """The class registered as `name`, or None (with one warning) when it cannot be loaded."""
         entry = self.get(name)
         try:
@@ -211,7 +214,7 @@ class Registry:
                 _log.warning("skipping %s", error)
             return None
 
-    def get(self, name, *, task=None):
+    def get(self, name: str, *, task: str | None = None) -> Entry:
         """Return the `Entry` called `name`; an unknown name gets a "did you mean" error.
 
         With `task`, the suggestions are names of that task (a fusion typo is not
@@ -234,15 +237,16 @@ class Registry:
             f"unknown {self.kind} {name!r}{hint} (`mmdf-bench list {self.kind}s` shows all)"
         )
 
-    def load(self, name):
+    def load(self, name: str) -> type:
         """Return the class registered as `name`."""
         return self.get(name).load()
 
-    def create(self, name, **options):
+    def create(self, name: str, **options: Any) -> Any:
         """Build the component registered as `name` with keyword `options`."""
         return self.load(name)(**options)
 
-    def select(self, patterns=None, *, task=None):
+    def select(self, patterns: Sequence[str] | None = None, *,
+               task: str | None = None) -> list[str]:
         """Resolve a list of names or wildcard patterns to registered names of `task`.
 
         ``None`` selects every component of the task except those whose class
@@ -277,7 +281,7 @@ class Registry:
             selected.extend(match for match in matches if match not in selected)
         return selected
 
-    def describe(self, name):
+    def describe(self, name: str) -> dict:
         """One-line facts about a component, for listings."""
         component = self.load(name)
         entry = self.get(name)
@@ -307,31 +311,31 @@ register_dataset = datasets.register
 register_metric = metrics.register
 
 
-def list_methods(pattern=None, *, task=None):
+def list_methods(pattern: str | None = None, *, task: str | None = None) -> list[str]:
     """Names of registered methods matching `pattern`, optionally of one task."""
     return methods.names(pattern, task=task)
 
 
-def list_datasets(pattern=None, *, task=None):
+def list_datasets(pattern: str | None = None, *, task: str | None = None) -> list[str]:
     """Names of registered datasets matching `pattern`, optionally of one task."""
     return datasets.names(pattern, task=task)
 
 
-def list_metrics(pattern=None, *, task=None):
+def list_metrics(pattern: str | None = None, *, task: str | None = None) -> list[str]:
     """Names of registered metrics matching `pattern`, optionally of one task."""
     return metrics.names(pattern, task=task)
 
 
-def create_method(name, **options):
+def create_method(name: str, **options: Any) -> Any:
     """Build the method registered as `name`."""
     return methods.create(name, **options)
 
 
-def create_dataset(name, **options):
+def create_dataset(name: str, **options: Any) -> Any:
     """Build the dataset registered as `name`."""
     return datasets.create(name, **options)
 
 
-def create_metric(name, **options):
+def create_metric(name: str, **options: Any) -> Any:
     """Build the metric registered as `name`."""
     return metrics.create(name, **options)

@@ -35,9 +35,8 @@ last digits when it also uses one (``OMP_NUM_THREADS=1``).
 """
 
 import contextlib
-import sys
+import logging
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +64,8 @@ from mmdf_bench.run_format import OUTPUTS_FOLDER, write_leaderboard, write_manif
 from mmdf_bench.information import method_deviations, row_information
 from mmdf_bench.specimen_folds import fit_specimen_folds
 from mmdf_bench.training import DEFAULT_PROFILE, TrainableMethod
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,8 +135,9 @@ def _open_datasets(specs, limit):
 
 def _say_unavailable(kind, name, reason):
     # one line now; the full reason (where the file was looked for) goes to leaderboard.md
-    prefix = f"mmdf-bench: {kind} {name} unavailable: "
-    print(prefix + short_reason(reason, 100 - len(prefix), name=name), file=sys.stderr)
+    prefix = f"{kind} {name} unavailable: "
+    width = 100 - len("mmdf-bench: ") - len(prefix)  # the command line's prefix
+    _log.warning("%s%s", prefix, short_reason(reason, width, name=name))
 
 
 def _refuse_unopened(opened):
@@ -303,8 +305,8 @@ def _run(task, *, methods, datasets, metrics, out_dir, seed, limit, save_outputs
                          recorder, manifest, **options)
         finished = True
     except KeyboardInterrupt:
-        print("mmdf-bench: interrupted; keeping what was finished (continue with --resume "
-              f"{out_dir})", file=sys.stderr)
+        _log.warning("interrupted; keeping what was finished (continue with --resume %s)",
+                     out_dir)
     finally:
         pool.close(cancel=not finished)
         recorder.finish(order)
@@ -406,7 +408,7 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         _say_unavailable("method", method_name, error)
     except MmdfBenchError as error:  # says what is wrong and what to do: no traceback
         recorder.failure(name, method_name, None, "build", error)
-    except Exception as error:
+    except Exception as error:  # not ours: where it came from helps whoever fixes it
         recorder.failure(name, method_name, None, "build", error)
-        traceback.print_exc(file=sys.stderr)
+        _log.error("where %s failed to build:", method_name, exc_info=True)
     return None

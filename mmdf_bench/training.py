@@ -59,7 +59,7 @@ class TrainableMethod(DeviceMethod, Method):
 
     profiles: ClassVar[dict] = {}
 
-    def __init__(self, *, profile=DEFAULT_PROFILE, **overrides):
+    def __init__(self, *, profile: str = DEFAULT_PROFILE, **overrides: object) -> None:
         if profile not in self.profiles:
             raise InvalidInputError(
                 f"{self.name}: unknown profile {profile!r}; choose one of {', '.join(self.profiles)}")
@@ -71,11 +71,11 @@ class TrainableMethod(DeviceMethod, Method):
         self.profile = profile
         self.hyperparameters = {**self.profiles[profile], **overrides}
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """Everything needed to predict without training again (picklable by torch.save)."""
         raise NotImplementedError
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned."""
         raise NotImplementedError
 
@@ -115,9 +115,9 @@ class TrainingRecord:
     cached: bool
     seconds: float
     profile: str
-    splits: dict = None
-    choices: dict = None
-    shipped: dict = None
+    splits: dict | None = None
+    choices: dict | None = None
+    shipped: dict | None = None
 
     def as_dict(self):
         record = {"checkpoint": self.checkpoint, "cached": self.cached,

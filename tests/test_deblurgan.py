@@ -14,8 +14,8 @@ from mmdf_bench.methods import deblurgan
 from mmdf_bench.methods.deblurgan import DeblurGAN, DeblurGANUpgraded
 from tests.conftest import PROJECT_ROOT
 
-torch = pytest.importorskip("torch")
-networks = pytest.importorskip("mmdf_bench.methods.deblurgan_networks")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
+from mmdf_bench.methods import deblurgan_networks as networks  # noqa: E402
 
 
 def make_samples(count, *, size=40, seed=0):

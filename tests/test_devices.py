@@ -9,7 +9,7 @@ are tested.
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from mmdf_bench import devices, registry
 from mmdf_bench.cli import main

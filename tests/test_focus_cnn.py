@@ -13,7 +13,7 @@ from mmdf_bench.focus_map import focus_map, focus_map_table, render_focus_map
 from mmdf_bench.tasks.focus import FocusPrediction, FocusSample
 from tests.conftest import PROJECT_ROOT
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from mmdf_bench.methods import focus_cnn  # noqa: E402
 from mmdf_bench.methods.focus_calibration import apply_calibration, fit_calibration  # noqa: E402

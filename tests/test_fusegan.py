@@ -17,7 +17,7 @@ from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.tasks.fusion import FusionMethod, FusionSample
 from tests.conftest import PROJECT_ROOT
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from mmdf_bench.methods.fusegan_networks import (
     DenseBlock,

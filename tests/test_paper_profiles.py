@@ -60,7 +60,7 @@ def test_upgraded_focus_cnn_labels_artefacts_out_of_focus():
     assert weights is not None and np.all(weights > 0)
 
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 
 def tiny_pairs(count=4, size=32):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from mmdf_bench import shipped
 from mmdf_bench.checkpoints import load_checkpoint

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from torch import nn
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard dependency: an ImportError must fail, not skip)
 
 from mmdf_bench.methods.vgg_features import VGGFeatures, load_vgg_features  # noqa: E402
 

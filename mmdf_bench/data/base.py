@@ -1,7 +1,8 @@
 """The `Dataset` protocol and helpers shared by dataset implementations."""
 
+import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.settings import DATA_VARIABLE, data_dir
@@ -62,11 +63,11 @@ class Dataset:
     realism: ClassVar[str] = "synthetic"
     provides: ClassVar[tuple] = ()
 
-    def __init__(self, *, root=None, seed=0):
+    def __init__(self, *, root: str | os.PathLike | None = None, seed: int = 0) -> None:
         self.root = Path(root).expanduser() if root is not None else None
         self.seed = seed
 
-    def sample_ids(self, split):
+    def sample_ids(self, split: str) -> list[str]:
         """Return the ids of the samples of `split` (one of `SPLITS`), in a fixed order.
 
         A split the dataset does not have is an empty list; a name not in
@@ -75,11 +76,11 @@ class Dataset:
         """
         raise NotImplementedError
 
-    def load(self, sample_id):
+    def load(self, sample_id: str) -> Any:
         """Return the sample called `sample_id`; raise `InvalidInputError` naming the file on bad data."""
         raise NotImplementedError
 
-    def describe(self):
+    def describe(self) -> dict:
         """Return what the results manifest records about this dataset."""
         return {
             "name": self.name,

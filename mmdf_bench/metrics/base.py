@@ -1,6 +1,6 @@
 """The `Metric` protocol the runner scores outputs with."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class Metric:
@@ -52,14 +52,14 @@ class Metric:
     summary: ClassVar[str] = ""
     citation: ClassVar[str] = ""
 
-    def check_available(self):
+    def check_available(self) -> None:
         """Raise `MetricUnavailableError` with the reason when it cannot run here."""
 
-    def applies_to(self, sample):
+    def applies_to(self, sample: Any) -> bool:
         """False when the sample lacks what the metric needs (e.g. a reference)."""
         return not self.requires_reference or getattr(sample, "reference", None) is not None
 
-    def applies_to_output(self, output):
+    def applies_to_output(self, output: Any) -> bool:
         """False when the method's output lacks what the metric needs.
 
         E.g. a level distribution, which only level-aware focus methods give.
@@ -68,7 +68,7 @@ class Metric:
         """
         return True
 
-    def compute(self, output, sample):
+    def compute(self, output: Any, sample: Any) -> float | dict[str, float]:
         """Score one method output on one sample.
 
         Returns a float for plain metrics, and a dict ``{component: float}``
@@ -77,7 +77,7 @@ class Metric:
         raise NotImplementedError
 
     @staticmethod
-    def aggregate(sums, count):
+    def aggregate(sums: dict, count: Any) -> Any:
         """Metric value from component sums (component metrics only).
 
         Parameters

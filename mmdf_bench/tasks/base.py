@@ -1,5 +1,6 @@
 """What every task shares: the `Task` description and the method base class."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -54,7 +55,8 @@ class Method:
     deviations: ClassVar[str] = ""
     family: ClassVar[str] = ""
 
-    def fit(self, train_samples, *, seed=0, validation_samples=None):
+    def fit(self, train_samples: Sequence, *, seed: int = 0,
+            validation_samples: Sequence | None = None) -> "Method":
         """Learn from (or calibrate on) the train split. Does nothing by default.
 
         The runner passes `validation_samples` only to a ``fit`` that names
@@ -74,7 +76,7 @@ class Method:
         """
         return self
 
-    def check_available(self):
+    def check_available(self) -> None:
         """Raise `WeightsUnavailableError` when the method cannot run here.
 
         Called once by the runner after construction; methods with
@@ -84,11 +86,11 @@ class Method:
         """
 
     @classmethod
-    def needs_training(cls):
+    def needs_training(cls) -> bool:
         """True when the subclass overrides `fit`."""
         return cls.fit is not Method.fit
 
-    def config(self):
+    def config(self) -> dict:
         """Return the options this instance was built with (JSON-serialisable)."""
         return {key: value for key, value in vars(self).items() if not key.startswith("_")}
 
@@ -131,7 +133,7 @@ class Task:
     default_datasets: tuple = ()
     primary_metrics: tuple = ()
     description: str = ""
-    describe_sample: Callable = None
-    baseline_method: str = None
+    describe_sample: Callable | None = None
+    baseline_method: str | None = None
     gain_metrics: tuple = ()
     method_call: str = ""

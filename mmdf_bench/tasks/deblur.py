@@ -56,10 +56,10 @@ class DeblurSample:
     blurred: np.ndarray
     reference: np.ndarray
     sample_id: str
-    psf: np.ndarray = None
-    group: str = None
+    psf: np.ndarray | None = None
+    group: str | None = None
     metadata: dict = field(default_factory=dict)
-    source: str = None
+    source: str | None = None
     bit_depth: int = 8
 
     def __post_init__(self):
@@ -89,7 +89,7 @@ class DeblurMethod(Method):
     task: ClassVar[str] = "deblur"
     track: ClassVar[str] = "blind"
 
-    def restore(self, blurred, psf=None):
+    def restore(self, blurred: np.ndarray, psf: np.ndarray | None = None) -> np.ndarray:
         """Return the restored image, shaped like `blurred`, float32 in [0, 1]."""
         raise NotImplementedError
 

@@ -54,11 +54,11 @@ class FocusSample:
     patch: np.ndarray
     label: int
     sample_id: str
-    group: str = None
-    level: int = None
+    group: str | None = None
+    level: int | None = None
     subset: str = "clean"
     metadata: dict = field(default_factory=dict)
-    source: str = None
+    source: str | None = None
 
     def __post_init__(self):
         where = self.source or self.sample_id
@@ -88,7 +88,7 @@ class FocusPrediction:
     """
 
     probability: float
-    levels: np.ndarray = None
+    levels: np.ndarray | None = None
 
     @property
     def label(self):
@@ -125,10 +125,10 @@ class FocusStackSample:
     z_um: np.ndarray
     focus_z_um: float
     read_plane: Callable
-    group: str = None
+    group: str | None = None
     tolerance_um: float = 1.0
     metadata: dict = field(default_factory=dict)
-    source: str = None
+    source: str | None = None
 
     def __post_init__(self):
         where = self.source or self.sample_id
@@ -186,13 +186,13 @@ class FocusMethod(Method):
     """
 
     task: ClassVar[str] = "focus"
-    num_levels: ClassVar[int] = None
+    num_levels: ClassVar[int | None] = None
 
-    def predict(self, patch):
+    def predict(self, patch: np.ndarray) -> "FocusPrediction":
         """Return a `FocusPrediction` for one patch ``(H, W[, 3])``."""
         raise NotImplementedError
 
-    def focus_score(self, image):
+    def focus_score(self, image: np.ndarray) -> float:
         """How close to focus a whole image is: larger is closer.
 
         The autofocus metrics pick, per z-stack, the plane with the highest

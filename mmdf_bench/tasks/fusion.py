@@ -47,13 +47,13 @@ class FusionSample:
 
     stack: np.ndarray
     sample_id: str
-    reference: np.ndarray = None
-    group: str = None
+    reference: np.ndarray | None = None
+    group: str | None = None
     metadata: dict = field(default_factory=dict)
-    source: str = None
+    source: str | None = None
     bit_depth: int = 8
-    depth_map: np.ndarray = None
-    plane_depths: tuple = None
+    depth_map: np.ndarray | None = None
+    plane_depths: tuple | None = None
 
     def __post_init__(self):
         where = self.source or self.sample_id
@@ -81,7 +81,7 @@ class FusionSample:
             self.group = self.sample_id
 
     @property
-    def num_planes(self):
+    def num_planes(self) -> int:
         return self.stack.shape[0]
 
 
@@ -90,7 +90,7 @@ class FusionMethod(Method):
 
     task: ClassVar[str] = "fusion"
 
-    def fuse(self, stack):
+    def fuse(self, stack: np.ndarray) -> np.ndarray:
         """Fuse a stack ``(N, H, W[, 3])`` into one image ``(H, W[, 3])``, float32 in [0, 1]."""
         raise NotImplementedError
 
