@@ -16,6 +16,7 @@ References
 """
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -92,7 +93,8 @@ def locked_run_folder(folder):
     The lock is an advisory ``flock`` on ``.mmdf-bench.lock``, which the
     operating system releases when the process ends, however it ends: a
     killed run never leaves its folder locked. Where ``fcntl`` does not
-    exist (Windows) the folder is not locked.
+    exist (Windows), or the file system has no locks, the folder is not
+    locked.
 
     Raises
     ------
@@ -108,7 +110,13 @@ def locked_run_folder(folder):
     handle = open(path, "a+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
+        if error.errno not in (errno.EAGAIN, errno.EACCES):
+            # a file system without locks (some network mounts): the run writes unlocked
+            handle.close()
+            path.unlink(missing_ok=True)
+            yield
+            return
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()

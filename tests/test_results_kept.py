@@ -124,6 +124,19 @@ def test_a_folder_another_run_is_writing_into_is_refused(toys, tmp_path, capsys)
     assert main(toy_run("--methods", "average", "--out", str(out))) == 0  # released
 
 
+def test_a_file_system_without_locks_still_runs(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with locked_run_folder(tmp_path):
+        (tmp_path / "scores.csv").write_text("written\n")
+    assert [path.name for path in tmp_path.iterdir()] == ["scores.csv"]
+
+
 # --- the default folder ------------------------------------------------------------------------
 
 class _FrozenClock(datetime):
