@@ -283,7 +283,8 @@ def _add_focus_map(subparsers):
     parser = subparsers.add_parser(
         "focus-map", help="colour an image's tiles by predicted defocus level and certainty",
         description="Tile IMAGE, predict each tile's focus with METHOD and write a picture "
-                    "(tile colour = level, opacity = certainty) and the per-tile values as CSV.")
+                    "(tile colour = level, opacity = certainty, hatched = unlike the training data, "
+                    "with a colour key) and the per-tile values as CSV.")
     parser.add_argument("image", type=Path)
     parser.add_argument("--method", required=True)
     parser.add_argument("-o", "--out", type=Path, required=True, help="output PNG; the CSV goes beside it")
@@ -298,7 +299,9 @@ def _add_focus_map(subparsers):
 
 def _focus_map(arguments):
     from mmdf_bench import registry
+    from mmdf_bench.focus_familiarity import training_range_of
     from mmdf_bench.focus_map import focus_map, focus_map_table, render_focus_map
+    from mmdf_bench.focus_map_key import add_colour_key
     from mmdf_bench.images import read_image, write_image
     from mmdf_bench.components import build_method, prepare_method
     from mmdf_bench.tasks import get_task
@@ -318,12 +321,18 @@ def _focus_map(arguments):
     # classical methods calibrate, deep ones load (or train) their checkpoint, on the embedded data
     prepare_method(task, method, arguments.method, dataset, dataset.sample_ids("train"),
                    seed=arguments.seed)
-    result = focus_map(image, method, tile=arguments.tile)
+    # tiles unlike the patches the method learned from are flagged: its answer there means little
+    # (measured on patches of the training size; other tile sizes are not checked)
+    training_range = training_range_of(dataset) if arguments.tile == getattr(dataset, "patch_size", None) else None
+    result = focus_map(image, method, tile=arguments.tile, training_range=training_range)
     table_path = arguments.out.with_suffix(".csv")
     with writing(arguments.out, option="-o"):
-        write_image(arguments.out, render_focus_map(image, result))
+        write_image(arguments.out, add_colour_key(render_focus_map(image, result), result))
         focus_map_table(result).to_csv(table_path, index=False)
     print(f"focus map: {arguments.out}\nper-tile values: {table_path}")
+    if result.unfamiliar is not None and result.unfamiliar.any():
+        print(f"{int(result.unfamiliar.sum())} of {result.unfamiliar.size} tiles are unlike the training data "
+              f"(hatched; out_of_distribution in the CSV): their answers mean little")
     return EXIT_OK
 
 

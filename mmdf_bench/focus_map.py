@@ -9,8 +9,10 @@ certainty ``|2p - 1|`` (0 at p = 0.5, 1 at p = 0 or 1).
 
 `render_focus_map` colours each tile by its level (or its probability)
 with an opacity that grows with certainty, as in the tile overlays of Yang
-et al. (2018, Fig. 5) and of the MMDF paper (Fig. 11); `focus_map_table`
-lists the tiles for a CSV file.
+et al. (2018, Fig. 5) and of the MMDF paper (Fig. 11), and hatches the
+tiles unlike the method's training patches (`mmdf_bench.focus_familiarity`),
+whose answers mean little; `mmdf_bench.focus_map_key` adds a colour key;
+`focus_map_table` lists the tiles for a CSV file.
 
 References
 ----------
@@ -93,6 +95,11 @@ class FocusMap:
     expected_level : ndarray or None
         Mean of the level distribution.
     distributions : ndarray, shape (num_rows, num_cols, K), or None
+    unfamiliar : ndarray of bool or None
+        Tiles unlike the training patches (out of distribution), when a
+        `TrainingRange` was given.
+    unfamiliar_reasons : ndarray of str or None
+        Why, per tile (empty for familiar tiles).
     """
 
     rows: np.ndarray
@@ -104,6 +111,8 @@ class FocusMap:
     level: np.ndarray = None
     expected_level: np.ndarray = None
     distributions: np.ndarray = None
+    unfamiliar: np.ndarray = None
+    unfamiliar_reasons: np.ndarray = None
 
     @property
     def num_levels(self):
@@ -123,7 +132,7 @@ def _predict_tiles(method, tiles):
     return probabilities, np.asarray(levels, dtype=np.float64)
 
 
-def focus_map(image, method, *, tile=DEFAULT_TILE):
+def focus_map(image, method, *, tile=DEFAULT_TILE, training_range=None):
     """Grade each tile of `image` with a focus method.
 
     Parameters
@@ -135,6 +144,9 @@ def focus_map(image, method, *, tile=DEFAULT_TILE):
         has one (batched CNN inference), else ``predict`` on each tile.
     tile : int
         Tile side in pixels (84 for the CNNs of Yang et al. and MMDF).
+    training_range : mmdf_bench.focus_familiarity.TrainingRange, optional
+        The range of the method's training patches: tiles outside it are
+        flagged as out of distribution (`FocusMap.unfamiliar`).
 
     Returns
     -------
@@ -150,15 +162,20 @@ def focus_map(image, method, *, tile=DEFAULT_TILE):
     tiles = [image[r:r + tile, c:c + tile] for r in rows for c in cols]
     probabilities, distributions = _predict_tiles(method, tiles)
     grid = (len(rows), len(cols))
+    flags = {}
+    if training_range is not None:
+        unfamiliar, reasons = training_range.check(np.stack(tiles))
+        flags = {"unfamiliar": unfamiliar.reshape(grid),
+                 "unfamiliar_reasons": np.array(reasons, dtype=object).reshape(grid)}
     if distributions is None:
         return FocusMap(rows, cols, int(tile), image.shape, probabilities.reshape(grid),
-                        np.abs(2 * probabilities - 1).reshape(grid))
+                        np.abs(2 * probabilities - 1).reshape(grid), **flags)
     distributions = distributions / distributions.sum(axis=1, keepdims=True)
     expected = distributions @ np.arange(distributions.shape[1])
     return FocusMap(rows, cols, int(tile), image.shape, probabilities.reshape(grid),
                     level_certainty(distributions).reshape(grid),
                     level=distributions.argmax(axis=1).reshape(grid), expected_level=expected.reshape(grid),
-                    distributions=distributions.reshape(grid + (distributions.shape[1],)))
+                    distributions=distributions.reshape(grid + (distributions.shape[1],)), **flags)
 
 
 def colormap_rgb(values, *, colormap="viridis"):
@@ -186,7 +203,9 @@ def render_focus_map(image, focus_map, *, colormap="viridis", border=2):
     for methods without levels, of P(out of focus)) and outlined in that
     colour. The tint is stronger, and the outline more opaque, the more
     certain the tile. With viridis, dark purple is in focus and yellow is
-    the farthest level (or certainly out of focus).
+    the farthest level (or certainly out of focus). Tiles flagged as unlike
+    the training patches (`FocusMap.unfamiliar`) are hatched with diagonal
+    white stripes (`hatch_pattern`).
 
     Parameters
     ----------
@@ -224,7 +243,20 @@ def render_focus_map(image, focus_map, *, colormap="viridis", border=2):
                 edge[:border], edge[-border:], edge[:, :border], edge[:, -border:] = True, True, True, True
                 outline = 0.4 + 0.6 * certainty
                 window[edge] = (1 - outline) * window[edge] + outline * colours[i, j]
+            if focus_map.unfamiliar is not None and focus_map.unfamiliar[i, j]:
+                stripes = hatch_pattern(size)
+                window[stripes] = (1 - HATCH_OPACITY) * window[stripes] + HATCH_OPACITY
     return np.clip(canvas, 0.0, 1.0).astype(np.float32)
+
+
+#: Opacity of the white stripes over out-of-distribution tiles.
+HATCH_OPACITY = 0.7
+
+
+def hatch_pattern(size, *, period=12, width=3):
+    """Boolean ``(size, size)`` mask of diagonal stripes (`width` pixels every `period`)."""
+    rows, cols = np.indices((size, size))
+    return (rows + cols) % period < width
 
 
 def focus_map_table(focus_map):
@@ -233,7 +265,9 @@ def focus_map_table(focus_map):
     Columns: ``tile_row``, ``tile_col`` (grid indices), ``y``, ``x``
     (top-left pixel), ``size``, ``probability_out_of_focus``,
     ``certainty``, ``level`` and ``expected_level`` (empty for methods
-    without levels), and ``p0`` .. ``p{K-1}`` for level-aware methods.
+    without levels), ``p0`` .. ``p{K-1}`` for level-aware methods, and,
+    when the map checked them, ``out_of_distribution`` (True for tiles
+    unlike the training patches) and ``why_out_of_distribution``.
 
     Returns
     -------
@@ -260,4 +294,7 @@ def focus_map_table(focus_map):
         flat = focus_map.distributions.reshape(-1, focus_map.num_levels)
         for level in range(focus_map.num_levels):
             table[f"p{level}"] = flat[:, level]
+    if focus_map.unfamiliar is not None:
+        table["out_of_distribution"] = focus_map.unfamiliar.ravel().astype(bool)
+        table["why_out_of_distribution"] = [str(reason) for reason in focus_map.unfamiliar_reasons.ravel()]
     return table

@@ -12,6 +12,7 @@ from mmdf_bench.data.optics import blur, defocus_psf
 from mmdf_bench.data.sources import source_images
 from mmdf_bench.data.synthetic_zstack import LEVEL_SPACING
 from mmdf_bench.images import read_image, to_gray, write_image
+from mmdf_bench.focus_map_key import KEY_MIN_HEIGHT, KEY_WIDTH
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_focus_map_writes_each_tile_prediction(cache, tmp_path, capsys):
     assert main(["focus-map", str(path), "--method", "mmdf-focus", "--profile", "smoke", "-o", str(out)]) == 0
     assert "per-tile values" in capsys.readouterr().out
     picture = read_image(out)
-    assert picture.shape[:2] == spoiled.shape[:2]
+    # the map, with its colour key to the right (and white below when the image is short)
+    assert picture.shape[:2] == (max(spoiled.shape[0], KEY_MIN_HEIGHT), spoiled.shape[1] + KEY_WIDTH)
     tiles = pd.read_csv(out.with_suffix(".csv"))
     assert len(tiles) == 12 and {"y", "x", "level", "certainty", "probability_out_of_focus"} <= set(tiles.columns)
     assert ((tiles.certainty >= 0) & (tiles.certainty <= 1)).all()
