@@ -154,6 +154,9 @@ class _FocusCNN(TrainableMethod, FocusMethod):
         raise NotImplementedError
 
     def fit(self, train_samples, *, seed=0):
+        return self._fit(train_samples, seed=seed)
+
+    def _fit(self, train_samples, *, seed=0, validation_samples=None):
         from mmdf_bench.methods.focus_network import FocusNetwork, predict_distributions, train_network
 
         import torch
@@ -182,9 +185,21 @@ class _FocusCNN(TrainableMethod, FocusMethod):
             description=f"{self.name or type(self).__name__} ({self.profile})")
         self._network = network
         self._calibration = None
+        self._fitted_choices = {"weights": "train"}
         if hp.get("calibrate", False):
-            self._calibration = fit_calibration(predict_distributions(network, patches), targets > 0, seed=seed)
+            split, calibration_patches, out_of_focus = "train", patches, targets > 0
+            held_out = _binary_patches(validation_samples or (), rng, self.patch_size)
+            if held_out is not None:  # calibrated on patches the network never trained on
+                split, (calibration_patches, out_of_focus) = "validation", held_out
+            self._calibration = fit_calibration(predict_distributions(network, calibration_patches), out_of_focus,
+                                                seed=seed)
+            self._fitted_choices["calibration"] = split
         return self
+
+    @property
+    def fitted_choices(self):
+        """Each choice of the last `fit` -> the split it came from (for the manifest)."""
+        return dict(getattr(self, "_fitted_choices", {}))
 
     def state_dict(self):
         self._require_network()
@@ -275,6 +290,16 @@ class _FocusCNN(TrainableMethod, FocusMethod):
             table[f"p{level}"] = distributions[:, level]
         distribution = certainty_weighted_mean(distributions)
         return distribution, float(level_certainty(distribution)), table
+
+
+def _binary_patches(samples, rng, size):
+    """Grey crops and out-of-focus flags of `samples`, or None unless both classes are there."""
+    samples = list(samples)
+    if not samples:
+        return None
+    patches = np.stack([_grey_crop(sample, rng, size) for sample in samples])
+    out_of_focus = np.array([sample.label != IN_FOCUS for sample in samples])
+    return (patches, out_of_focus) if 0 < out_of_focus.sum() < len(out_of_focus) else None
 
 
 def _labelled_levels(samples, rng, size, num_levels, *, artefact_level):
@@ -422,6 +447,14 @@ class MMDFFocusCNN(_FocusCNN):
         if hp.get("calibrate"):
             changes.append("Platt calibration of P(out of focus)")
         return ", ".join(changes)
+
+    def fit(self, train_samples, *, seed=0, validation_samples=None):
+        """Train on `train_samples`; with the ``calibrate`` profiles, calibrate P(out of focus) on
+        `validation_samples` (patches the network never trained on), else on the train split.
+
+        ``fitted_choices`` records which split each choice came from.
+        """
+        return self._fit(train_samples, seed=seed, validation_samples=validation_samples)
 
     def training_set(self, train_samples, *, rng):
         patches, levels, labels, artefacts = _labelled_levels(train_samples, rng, self.patch_size,

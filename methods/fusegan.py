@@ -246,7 +246,43 @@ class FuseGAN(TrainableMethod, FusionMethod):
             items.append((stack, masks, np.clip(target, 0.0, 1.0)))
         return items, sorted(used)
 
-    def fit(self, train_samples, *, seed=0):
+    def validator(self, validation_samples):
+        """``validate(generator) -> mean SSIM`` on the validation stacks that have a reference, or None.
+
+        Model selection for `fit`: the generator is scored after every epoch
+        and the best epoch kept, on held-out stacks only.
+        """
+        import torch
+
+        from mmdf_bench.metrics.full_reference import ssim
+        from mmdf_bench.methods.tiling import restore_tiled
+
+        items = []
+        for sample in validation_samples or ():
+            if sample.reference is None or sample.num_planes > self.hyperparameters["max_planes"]:
+                continue
+            masks = None if self._masks is None else self._masks.masks(sample.stack)
+            reference = np.asarray(sample.reference, dtype=np.float32)
+            reference = np.repeat(reference[..., None], 3, axis=-1) if reference.ndim == 2 else reference
+            items.append((padded_input(as_rgb_stack(sample.stack), masks,
+                                       max_planes=self.hyperparameters["max_planes"]), reference))
+        if not items:
+            return None
+
+        def validate(generator):
+            scores = []
+            with torch.inference_mode(), self.inference_autocast():
+                for inputs, reference in items:
+                    fused = restore_tiled(generator, inputs, tile=self.hyperparameters["tile"],
+                                          overlap=self.hyperparameters["overlap"])
+                    scores.append(ssim(np.clip(fused, 0.0, 1.0).astype(np.float32), reference))
+            return float(np.mean(scores))
+
+        return validate
+
+    def fit(self, train_samples, *, seed=0, validation_samples=None):
+        """Train on `train_samples`; with `validation_samples` (stacks with a reference), keep the
+        epoch whose generator scores the best mean SSIM on them (``fitted_choices`` says so)."""
         from mmdf_bench.methods.fusegan_networks import (
             FuseGANGenerator,
             PatchDiscriminator,
@@ -268,6 +304,7 @@ class FuseGAN(TrainableMethod, FusionMethod):
         if self.perceptual == "vgg16":
             vgg = self.place(load_vgg_features(resolve_weights(VGG16_WEIGHTS), relu_at_end=True))  # relu3_3
         steps = hp["steps_per_epoch"] or math.ceil(len(items) / hp["batch_size"])
+        validate = self.validator(validation_samples)
         self._history = train_fusegan(
             generator, discriminator, sampler, content="ul1" if self.content_loss == "ul1" else "l1",
             perceptual=None if self.perceptual == "none" else self.perceptual,
@@ -275,10 +312,21 @@ class FuseGAN(TrainableMethod, FusionMethod):
             perceptual_weight=hp["perceptual_weight"], epochs=hp["epochs"], steps_per_epoch=steps,
             batch_size=hp["batch_size"], generator_rate=hp["generator_rate"],
             discriminator_rate=hp["discriminator_rate"], betas=hp["betas"], gamma=hp["gamma"], seed=seed, vgg=vgg,
-            description=f"{self.name or type(self).__name__} ({self.profile})")
+            description=f"{self.name or type(self).__name__} ({self.profile})", validate=validate)
         self._network = generator
         self._facts = {"targets": targets, "num_train_stacks": len(items), "masks": mask_record}
+        self._fitted_choices = {"weights": "train"}
+        if validate is not None:
+            kept = self._history[-1]["kept_epoch"]
+            self._facts["selection"] = {"epoch": kept, "of": len(self._history), "criterion": "validation SSIM",
+                                        "validation_ssim": self._history[kept - 1]["validation"]}
+            self._fitted_choices["epoch"] = "validation"
         return self
+
+    @property
+    def fitted_choices(self):
+        """Each choice of the last `fit` -> the split it came from (for the manifest)."""
+        return dict(getattr(self, "_fitted_choices", {}))
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self):

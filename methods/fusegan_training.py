@@ -43,6 +43,8 @@ References
        augmentations", Information 11(2):125, 2020.
 """
 
+import copy
+
 import cv2
 import numpy as np
 import torch
@@ -208,8 +210,12 @@ def network_input(planes, masks, *, with_masks):
 # -- training -------------------------------------------------------------------------------------
 def train_fusegan(generator, discriminator, sampler, *, content, perceptual, content_weight, adversarial_weight,
                   perceptual_weight, epochs, steps_per_epoch, batch_size, generator_rate, discriminator_rate,
-                  betas, gamma, seed, vgg=None, description="FuseGAN"):
+                  betas, gamma, seed, vgg=None, description="FuseGAN", validate=None):
     """Train generator and discriminator in place, one discriminator step per generator step.
+
+    With `validate`, the generator is scored after every epoch and the
+    weights of the best-scoring epoch are kept (model selection on held-out
+    data, never on the samples a method is evaluated on).
 
     Parameters
     ----------
@@ -232,12 +238,16 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
         Needed for ``perceptual="vgg16"``.
     description : str
         Progress-bar label.
+    validate : callable, optional
+        ``validate(generator) -> float``, higher is better; called with the
+        generator in evaluation mode after every epoch.
 
     Returns
     -------
     history : list of dict
         Per epoch: mean ``generator``, ``discriminator``, ``content``,
-        ``adversarial`` and ``perceptual`` losses.
+        ``adversarial`` and ``perceptual`` losses, and with `validate` its
+        ``validation`` score and, on the last entry, ``kept_epoch`` (1-based).
     """
     if content not in ("l1", "ul1"):
         raise ValueError(f"unknown content loss {content!r}; use 'l1' or 'ul1'")
@@ -251,7 +261,7 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
     schedulers = [torch.optim.lr_scheduler.StepLR(optimiser, step_size=1, gamma=gamma) for optimiser in optimisers]
     generator_optimiser, discriminator_optimiser = optimisers
     total = int(epochs) * int(steps_per_epoch)
-    history = []
+    history, best = [], None
     generator.train()
     discriminator.train()
     device = module_device(generator)
@@ -297,7 +307,17 @@ def train_fusegan(generator, discriminator, sampler, *, content, perceptual, con
             for scheduler in schedulers:
                 scheduler.step()
             history.append({key: value / int(steps_per_epoch) for key, value in sums.items()})
+            if validate is not None:
+                generator.eval()
+                score = float(validate(generator))
+                generator.train()
+                history[-1]["validation"] = score
+                if best is None or score > best[0]:
+                    best = (score, len(history), copy.deepcopy(generator.state_dict()))
             bar.set_postfix(content=f"{history[-1]['content']:.4f}", d=f"{history[-1]['discriminator']:.3f}")
+    if best is not None:
+        generator.load_state_dict(best[2])
+        history[-1]["kept_epoch"] = best[1]
     generator.eval()
     discriminator.eval()
     return history
