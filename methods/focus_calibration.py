@@ -1,11 +1,13 @@
-"""Calibration of a focus CNN's P(out of focus) on the train split (Platt scaling).
+"""Calibration of a focus CNN's P(out of focus) on held-out patches (Platt scaling).
 
 The focus CNNs are trained on the ranked probability score over defocus
 levels, not for a decision at 0.5, so ``1 - p(level 0)`` need not be a
 calibrated probability. `fit_calibration` fits a one-dimensional logistic
 regression on its log-odds, as the focus-measure baselines fit their
 thresholds (`mmdf_bench.baselines.focus`); `apply_calibration` puts the calibrated
-value back into the level distribution.
+value back into the level distribution. The CNN fits it on the validation
+split when it is given one (patches it never trained on), else on its
+train patches.
 
 References
 ----------
@@ -25,22 +27,21 @@ def _out_of_focus_logit(distributions):
 
 
 def fit_calibration(distributions, out_of_focus, *, seed=0):
-    """Fit P(out of focus) to the train labels: a logistic regression on its log-odds.
+    """Fit P(out of focus) to the labels of some patches: a logistic regression on its log-odds.
 
     The CNN is trained on the ranked probability score (and an in-focus
     cross-entropy) with class weights, not for the 0.5 threshold, so
     ``1 - p(level 0)`` need not be a calibrated probability. As the
     focus-measure baselines do with their scores (`mmdf_bench.baselines.focus`), a
     one-dimensional logistic regression with both classes weighted equally
-    maps its log-odds on the train patches to the train labels (Platt
-    scaling). The network's train predictions are used directly: after its
-    short training it is not overfit (on the default data, train and test
-    accuracies differ by about 1 %).
+    maps its log-odds on the patches to their labels (Platt scaling). The
+    patches should be held out from training (the validation split): on its
+    own train patches a network looks more certain than it is.
 
     Parameters
     ----------
     distributions : ndarray, shape (N, K)
-        Level distributions of the train patches.
+        Level distributions of the calibration patches.
     out_of_focus : ndarray of bool, shape (N,)
     seed : int
 
@@ -59,7 +60,7 @@ def fit_calibration(distributions, out_of_focus, *, seed=0):
 
     out_of_focus = np.asarray(out_of_focus, dtype=bool)
     if out_of_focus.all() or not out_of_focus.any():
-        raise InvalidInputError("calibration needs in-focus and out-of-focus train patches")
+        raise InvalidInputError("calibration needs in-focus and out-of-focus patches")
     model = LogisticRegression(class_weight="balanced", random_state=seed)
     model.fit(_out_of_focus_logit(distributions)[:, None], out_of_focus.astype(int))
     return float(model.coef_[0, 0]), float(model.intercept_[0])
