@@ -50,13 +50,13 @@ from pathlib import Path
 from mmdf_bench.errors import MmdfBenchError
 from mmdf_bench.run_format import FAILURES_FILE
 from mmdf_bench.reference_suite import (DEFAULT_REFERENCE_DIR, EXCLUDED_METRICS, PROFILE,
-                                        PRUNED_FILES, SEED, SUITE, SuiteTask, suite_metrics,
-                                        suite_tasks)
+                                        PRUNED_FILES, SEED, SUITE, SuiteTask, suite_methods,
+                                        suite_metrics, suite_tasks)
 
 __all__ = ["DEFAULT_REFERENCE_DIR", "EXCLUDED_METRICS", "PROFILE", "PRUNED_FILES", "SEED", "SUITE",
            "SuiteTask", "add_arguments", "check_suite", "compare_command", "compare_task", "main",
-           "one_thread_environment", "report_check", "run_action", "run_suite", "suite_metrics",
-           "suite_tasks", "update_references"]
+           "one_thread_environment", "report_check", "run_action", "run_suite", "suite_methods",
+           "suite_metrics", "suite_tasks", "update_references"]
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPARABLE = 0, 1, 2
 
@@ -118,10 +118,10 @@ def run_suite(out_dir, *, tasks=None, methods=None, progress=False):
     results = {}
     with _fresh_checkpoints(), _one_torch_thread():
         for entry in suite_tasks(tasks):
-            results[entry.task] = run(
-                entry.task, methods=methods or ["*"], metrics=suite_metrics(entry.task),
-                out_dir=out_dir / entry.task, seed=SEED, limit=entry.limit, profile=PROFILE,
-                progress=progress)
+            results[entry.name] = run(
+                entry.task, methods=methods or suite_methods(entry), metrics=suite_metrics(entry.task),
+                datasets=list(entry.datasets) or None, out_dir=out_dir / entry.name, seed=SEED,
+                limit=entry.limit, profile=PROFILE, progress=progress)
     return results
 
 
@@ -235,18 +235,18 @@ def check_suite(reference_dir=DEFAULT_REFERENCE_DIR, out_dir=None, *, tasks=None
     entries = suite_tasks(tasks)
     references = {}
     for entry in entries:  # refuse before spending minutes on the runs
-        references[entry.task] = load_run(reference_dir / entry.task)
-    results = run_suite(out_dir, tasks=[entry.task for entry in entries], methods=methods,
+        references[entry.name] = load_run(reference_dir / entry.name)
+    results = run_suite(out_dir, tasks=[entry.name for entry in entries], methods=methods,
                         progress=progress)
     outcomes = {}
     for entry in entries:
-        base, new = references[entry.task], load_run(results[entry.task].out_dir)
+        base, new = references[entry.name], load_run(results[entry.name].out_dir)
         if methods:
             base = _only_methods(base, methods)
         try:
-            outcomes[entry.task] = compare_task(base, new, entry, n_resamples=n_resamples)
+            outcomes[entry.name] = compare_task(base, new, entry, n_resamples=n_resamples)
         except IncomparableRunsError as error:
-            outcomes[entry.task] = error
+            outcomes[entry.name] = error
     return outcomes
 
 
@@ -293,7 +293,7 @@ def update_references(reference_dir=DEFAULT_REFERENCE_DIR, *, tasks=None, method
     reference_dir.mkdir(parents=True, exist_ok=True)
     entries = suite_tasks(tasks)
     with tempfile.TemporaryDirectory(prefix="mmdf-bench-reference-new-") as staging:
-        results = run_suite(staging, tasks=[entry.task for entry in entries], methods=methods,
+        results = run_suite(staging, tasks=[entry.name for entry in entries], methods=methods,
                             progress=progress)
         problems = [problem for task, result in results.items()
                     if (problem := _incomplete(result, task))]

@@ -84,7 +84,15 @@ def _load_dataset(run, dataset):
     if root is not None and not Path(root).exists():
         root = None  # the run's folder is elsewhere; try the default data location
     try:
-        return registry.datasets.create(dataset, root=root), None
+        # the options the run gave the dataset (e.g. bits=12) shape its samples: use them again
+        from mmdf_bench.dataset_spec import DatasetSpec
+
+        options = {}
+        for text in (run.manifest.get("config") or {}).get("datasets") or []:
+            spec = DatasetSpec.parse(text)
+            if spec.name == dataset:
+                options = spec.options
+        return registry.datasets.create(dataset, root=root, **options), None
     except Exception as error:  # data of another machine: the report still shows the outputs
         return None, f"dataset {dataset} cannot be loaded here: {error}"
 

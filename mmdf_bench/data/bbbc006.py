@@ -152,8 +152,8 @@ class Bbbc006(FieldFocusDataset):
         order; 0 for all 768.
     bits : int, optional
         Bit depth of the stored values; by default from the files, else guessed.
-    patch_size, min_contrast, tolerance_um, level_step_um : optional
-        As in `FieldFocusDataset`.
+    patch_size, min_contrast, tolerance_um, level_step_um, fields : optional
+        As in `FieldFocusDataset` (`fields` names ``<well>_s<site>``, e.g. ``a01_s1``).
     """
 
     name: ClassVar[str] = "bbbc006"
@@ -166,9 +166,9 @@ class Bbbc006(FieldFocusDataset):
     card: ClassVar[str] = "bbbc006.md"
 
     def __init__(self, *, root=None, seed=0, channel=1, max_fields=24, bits=None, patch_size=84,
-                 min_contrast=0.03, tolerance_um=None, level_step_um=5.0):
+                 min_contrast=0.03, tolerance_um=None, level_step_um=5.0, fields=None):
         super().__init__(root=root, seed=seed, patch_size=patch_size, min_contrast=min_contrast,
-                         tolerance_um=tolerance_um, level_step_um=level_step_um)
+                         tolerance_um=tolerance_um, level_step_um=level_step_um, fields=fields)
         self.channel = int(option_number(channel, "channel", self.name))
         if self.channel not in (1, 2):
             raise InvalidInputError(f"{self.name}: channel must be 1 (Hoechst) or 2 (phalloidin), got {channel}")

@@ -113,6 +113,9 @@ class FieldFocusDataset(Dataset):
         In focus up to this distance from focus (default `in_focus_tolerance_um`).
     level_step_um : float, optional
         Micrometres per defocus level (default `DEFAULT_STEP_UM`).
+    fields : str or sequence of str, optional
+        Only these fields (names, or one comma-separated string as the command
+        line gives it: ``--datasets wafer-defocus:fields=level1_iy000,level2_iy003``).
     """
 
     task: ClassVar[str] = "focus"
@@ -121,8 +124,11 @@ class FieldFocusDataset(Dataset):
     in_focus_tolerance_um: ClassVar[float] = DEFAULT_TOLERANCE_UM
 
     def __init__(self, *, root=None, seed=0, patch_size=84, min_contrast=MIN_CONTRAST, tolerance_um=None,
-                 level_step_um=DEFAULT_STEP_UM):
+                 level_step_um=DEFAULT_STEP_UM, fields=None):
         super().__init__(root=root, seed=seed)
+        if isinstance(fields, str):
+            fields = [name.strip() for name in fields.split(",") if name.strip()]
+        self.only_fields = None if fields is None else tuple(fields)
         size = option_number(patch_size, "patch_size", self.name)
         if int(size) != size or size < 8:
             raise InvalidInputError(f"{self.name}: patch_size must be an integer of at least 8, got {patch_size}")
@@ -154,6 +160,13 @@ class FieldFocusDataset(Dataset):
             fields = self.read_fields(root)
             if not fields:
                 raise InvalidInputError(f"{self.name}: no z-stacks found in {root}")
+            if self.only_fields is not None:
+                known = {field.name for field in fields}
+                unknown = [name for name in self.only_fields if name not in known]
+                if unknown:
+                    raise InvalidInputError(f"{self.name}: no field called {', '.join(unknown)} in {root}; "
+                                            f"fields: {', '.join(sorted(known))}")
+                fields = [field for field in fields if field.name in self.only_fields]
             index = {}
             for field in fields:
                 if field.name in index:
@@ -246,7 +259,7 @@ class FieldFocusDataset(Dataset):
         description = super().describe()
         fields = self.fields()
         description["options"] = {
-            "patch_size": self.patch_size, "min_contrast": self.min_contrast,
+            "patch_size": self.patch_size, "min_contrast": self.min_contrast, "fields": self.only_fields,
             **describe_bins(tolerance_um=self.tolerance_um, step_um=self.level_step_um,
                             num_levels=self.num_levels)}
         description["fields"] = {

@@ -19,7 +19,7 @@ The pseudoscorpion frames are in acquisition order, not focal order, and
 the animal may move slightly between them. The protocol (a) keeps the
 acquisition order: the focal order is unknown, and a fusion method must not
 depend on the order of its planes; (b) registers every frame to the middle
-frame (frame 8 of 14) by a translation (`mmdf_bench.data.registration`,
+kept frame (frame 8, with five frames or all 14) by a translation (`mmdf_bench.data.registration`,
 searched within `MAX_MOTION` pixels of the stored frames, at the scale the
 frames are fused at), which removes
 drift of the whole animal but not the motion of its legs, so residual
@@ -50,7 +50,10 @@ SMALL_FOLDER, PSEUDOSCORPION_FOLDER = "small", "pseudoscorpion"
 DIATOM_FILES = tuple(f"diatom_mfusionj_{index}.jpg" for index in (1, 2, 3))
 RADIOLARIAN_FILE = "radiolarian_skeleton_zeiss_stack.tif"
 PSEUDOSCORPION_FRAMES = 14
-STACKS = ("diatom", "radiolarian", "pseudoscorpion")
+#: Frames of the pseudoscorpion stack fused by default: the most every registered fusion method
+#: takes (FuseGAN's networks are built for at most 5 planes).
+DEFAULT_FRAMES = 5
+STACKS = ("pseudoscorpion", "diatom", "radiolarian")
 
 
 def _pseudoscorpion_files(folder):
@@ -79,6 +82,8 @@ class MicroscopyStacks(Dataset):
         Unused.
     scale : float, optional
         Scale of the pseudoscorpion frames (0 < scale <= 1).
+    max_frames : int, optional
+        Pseudoscorpion frames kept, evenly spread in acquisition order (0: all 14).
     register : bool, optional
         Register the pseudoscorpion frames to the middle frame (default).
     """
@@ -97,8 +102,11 @@ class MicroscopyStacks(Dataset):
     default_folder: ClassVar[str] = "microscopy-stacks"
     card: ClassVar[str] = "microscopy-stacks.md"
 
-    def __init__(self, *, root=None, seed=0, scale=0.5, register=True):
+    def __init__(self, *, root=None, seed=0, scale=0.5, register=True, max_frames=DEFAULT_FRAMES):
         super().__init__(root=root, seed=seed)
+        self.max_frames = int(option_number(max_frames, "max_frames", self.name))
+        if self.max_frames == 1:
+            raise InvalidInputError(f"{self.name}: max_frames must be 0 (all frames) or at least 2")
         self.scale = option_number(scale, "scale", self.name, positive=True)
         if self.scale > 1:
             raise InvalidInputError(f"{self.name}: scale must lie in (0, 1], got {scale}")
@@ -141,12 +149,20 @@ class MicroscopyStacks(Dataset):
         return FusionSample(stack=planes, sample_id=sample_id, group=sample_id, metadata=metadata,
                             source=f"{self.name}: {sample_id} in {root}", bit_depth=depth.bits)
 
+    def frame_numbers(self):
+        """The pseudoscorpion frames (1-based, acquisition order) the stack holds."""
+        if self.max_frames == 0 or self.max_frames >= PSEUDOSCORPION_FRAMES:
+            return list(range(1, PSEUDOSCORPION_FRAMES + 1))
+        return [int(k) for k in np.linspace(1, PSEUDOSCORPION_FRAMES, self.max_frames).round()]
+
     def _pseudoscorpion(self, root):
         paths = _pseudoscorpion_files(root / PSEUDOSCORPION_FOLDER)
+        chosen = self.frame_numbers()
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             raise InvalidInputError(f"{self.name}: pseudoscorpion frame(s) missing: {', '.join(missing)}")
-        frames, depth = read_images(paths, source=f"{self.name}: pseudoscorpion")
+        kept = [paths[number - 1] for number in chosen]
+        frames, depth = read_images(kept, source=f"{self.name}: pseudoscorpion")
         frames = [_resize(frame, self.scale) for frame in frames]
         reference_index = len(frames) // 2
         shifts = []
@@ -159,13 +175,15 @@ class MicroscopyStacks(Dataset):
                 registered.append(shift_image(frame, estimate.shift))
                 shifts.append(estimate.describe())
             frames = registered
-        metadata = {"files": [path.name for path in paths], "order": "acquisition order (not focal order)",
-                    "registered_to": paths[reference_index].name if self.register else None,
+        metadata = {"files": [path.name for path in kept],
+                    "order": "acquisition order (not focal order)",
+                    "registered_to": kept[reference_index].name if self.register else None,
                     "registration": shifts, "scale": self.scale}
         return frames, depth, metadata
 
     def describe(self):
         description = super().describe()
-        description["options"] = {"scale": self.scale, "register": self.register, "max_motion_px": MAX_MOTION}
+        description["options"] = {"scale": self.scale, "register": self.register, "max_motion_px": MAX_MOTION,
+                                  "pseudoscorpion_frames": self.frame_numbers()}
         return description
 

@@ -12,7 +12,9 @@ when the field lacks one there). The reference is the in-focus window.
 So every pixel of the reference appears, unchanged, in exactly one plane:
 a fuser that picks the right plane everywhere reproduces the reference
 exactly (PSNR infinite, SSIM 1), and everything else measures how well a
-method recognises real defocus. What the layout cannot reproduce: in a
+method recognises real defocus. The layout is the samples' true depth map
+(region j at depth j, plane k focused at depth k), given to the
+``oracle-depth`` upper bound. What the layout cannot reproduce: in a
 real scene, a defocused region spills its blur across the boundary into
 its in-focus neighbour; here the boundaries are sharp cuts.
 
@@ -97,6 +99,8 @@ class WaferDefocusComposites(Dataset):
     name: ClassVar[str] = "wafer-defocus-composites"
     task: ClassVar[str] = "fusion"
     realism: ClassVar[str] = "semi-real"
+    # the layout is the true depth map: region j at depth j, plane k focused at depth k
+    provides: ClassVar[tuple] = ("depth-oracle",)
     summary: ClassVar[str] = ("2-3 plane stacks whose regions come from real defocused planes of one wafer field "
                               "(registered), with the field's in-focus plane as the reference")
     citation: ClassVar[str] = WAFER_CITATION
@@ -212,7 +216,8 @@ class WaferDefocusComposites(Dataset):
                                      for plane, shift in shifts.items()},
                     **field.metadata}
         return FusionSample(stack=np.stack(planes), sample_id=sample_id, reference=reference, group=name,
-                            metadata=metadata, source=f"{self.name}: field {name}")
+                            metadata=metadata, source=f"{self.name}: field {name}",
+                            depth_map=labels.astype(np.float32), plane_depths=tuple(range(num_planes)))
 
     def describe(self):
         description = super().describe()

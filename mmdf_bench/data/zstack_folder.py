@@ -123,7 +123,7 @@ class ZStackFolder(FieldFocusDataset):
     channel : int, optional
         The channel to read from multi-channel TIFF files (0-based); see
         `mmdf_bench.tiff_stacks` for how their axes are read.
-    min_contrast, tolerance_um, level_step_um : float, optional
+    min_contrast, tolerance_um, level_step_um, fields : optional
         As in `FieldFocusDataset`.
     """
 
@@ -137,9 +137,9 @@ class ZStackFolder(FieldFocusDataset):
     card: ClassVar[str] = "zstack-folder.md"
 
     def __init__(self, *, root=None, seed=0, patch_size=84, z_step_um=None, min_contrast=MIN_CONTRAST,
-                 tolerance_um=None, level_step_um=5.0, bits=None, channel=None):
+                 tolerance_um=None, level_step_um=5.0, bits=None, channel=None, fields=None):
         super().__init__(root=root, seed=seed, patch_size=patch_size, min_contrast=min_contrast,
-                         tolerance_um=tolerance_um, level_step_um=level_step_um)
+                         tolerance_um=tolerance_um, level_step_um=level_step_um, fields=fields)
         self.bits = dataset_bits(bits, self.name)
         self.channel = dataset_channel(channel, self.name)
         self.z_step_um = None if z_step_um is None else option_number(z_step_um, "z_step_um", self.name,
