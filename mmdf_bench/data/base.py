@@ -142,17 +142,15 @@ def resolve_root(root, dataset):
             raise InvalidInputError(f"{dataset.name}: data folder not found: {root}")
         return root
     base = data_dir()
-    looked = []
+    cached = data_cache_dir() / dataset.default_folder if dataset.default_folder else None
     if dataset.default_folder:
-        candidates = ([base / dataset.default_folder] if base is not None else []) \
-            + [data_cache_dir() / dataset.default_folder]
-        for candidate in candidates:
+        for candidate in ([base / dataset.default_folder] if base is not None else []) + [cached]:
             if candidate.is_dir():
                 return candidate
-        looked = [str(candidate) for candidate in candidates]
-    where = f"looked in {' and '.join(looked)}" if looked else f"{DATA_VARIABLE} is not set"
-    if base is None and looked:
-        where += f"; {DATA_VARIABLE} is not set"
+    where = (f"looked in {base / dataset.default_folder}" if base is not None and dataset.default_folder
+             else f"{DATA_VARIABLE} is not set")
+    if cached is not None:
+        where += f"), nor in the download cache ({cached}"
     hint = (f", or download it with `mmdf-bench download {dataset.name}`"
             if callable(getattr(dataset, "download", None)) else "")
     raise InvalidInputError(
