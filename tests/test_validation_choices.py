@@ -67,3 +67,21 @@ def test_fusegan_keeps_the_epoch_best_on_validation():
     assert method.validator(validation)(method._network) == pytest.approx(max(scores), abs=1e-6)
     plain = registry.create_method("fusegan", profile="smoke", epochs=4).fit(train, seed=0)
     assert plain.fitted_choices == {"weights": "train"} and "validation" not in plain._history[-1]
+
+
+def test_the_mmdf_focus_cpu_profile_is_what_validation_chose():
+    import json
+    from pathlib import Path
+
+    profile = MMDFFocusCNN.profiles["cpu"]
+    evidence = Path(__file__).resolve().parents[1] / profile["chosen_on"].split(": ", 1)[1]
+    record = json.loads(evidence.read_text())
+    assert record["dataset"]["test"] == "never loaded"
+    chosen = record["variants"][record["chosen"]]
+    # the chosen variant is the best on the criterion, and the profile applies its change
+    assert chosen["mean_balanced_accuracy"] == max(variant["mean_balanced_accuracy"]
+                                                   for variant in record["variants"].values())
+    for key, value in chosen["overrides"].items():
+        assert profile[key] == (tuple(value) if isinstance(value, list) else value), key
+    method = MMDFFocusCNN(profile="cpu")
+    assert method.config()["hyperparameters"]["chosen_on"].startswith("validation split")
