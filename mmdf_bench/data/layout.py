@@ -159,6 +159,22 @@ def split_fields(shapes, size, *, test, validation):
     return {split: interleave(lists) for split, lists in per_source.items()}
 
 
+def samples_per_field(fields, split, requested, *, dataset_name, word="field"):
+    """How many samples of `split` to make, one per field: all of them, or the `requested` first.
+
+    Raises `InvalidInputError` when more are asked for than there are fields
+    (they would overlap).
+    """
+    available = len(fields)
+    if requested is None:
+        return available
+    if int(requested) != requested or not 0 <= requested <= available:
+        raise InvalidInputError(
+            f"{dataset_name}: num_{split} must lie in [0, {available}]: one sample per {split} {word}, so that "
+            f"samples of one specimen do not overlap; got {requested}")
+    return int(requested)
+
+
 def interleave(lists):
     """Round-robin merge: the first item of every list, then the second, ... (lists may differ in length)."""
     merged = []

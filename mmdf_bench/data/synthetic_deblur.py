@@ -27,7 +27,7 @@ import numpy as np
 
 from mmdf_bench.data import blur_kernels, optics
 from mmdf_bench.data.base import Dataset, check_split
-from mmdf_bench.data.layout import split_counts, split_fields
+from mmdf_bench.data.layout import samples_per_field, split_counts, split_fields
 from mmdf_bench.data.field_of_view import apply_vignette, circular_field_of_view, crop_to_field_of_view
 from mmdf_bench.data.sources import source_images
 from mmdf_bench.errors import InvalidInputError
@@ -227,14 +227,7 @@ class SyntheticBrightfieldDeblur(Dataset):
         self._plans = {}
 
     def _count(self, split, requested):
-        available = len(self._regions[split])
-        if requested is None:
-            return available
-        if int(requested) != requested or not 0 <= requested <= available:
-            raise InvalidInputError(
-                f"{self.name}: num_{split} must lie in [0, {available}]: one sample per {split} region, so that "
-                f"samples of one specimen do not overlap; got {requested}")
-        return int(requested)
+        return samples_per_field(self._regions[split], split, requested, dataset_name=self.name, word="region")
 
     def sample_ids(self, split):
         count = {"test": self.num_test, "validation": self.num_validation,

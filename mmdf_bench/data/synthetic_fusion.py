@@ -30,7 +30,7 @@ import numpy as np
 
 from mmdf_bench.data import optics
 from mmdf_bench.data.base import Dataset, check_split
-from mmdf_bench.data.layout import split_counts, split_fields, split_mask
+from mmdf_bench.data.layout import samples_per_field, split_counts, split_fields, split_mask
 from mmdf_bench.data.patches import window_positions
 from mmdf_bench.data.sources import source_images
 from mmdf_bench.errors import InvalidInputError
@@ -246,14 +246,7 @@ class SyntheticBrightfieldFusion(Dataset):
         self.num_train = int(num_train)
 
     def _count(self, split, requested):
-        available = len(self._fields[split])
-        if requested is None:
-            return available
-        if int(requested) != requested or not 0 <= requested <= available:
-            raise InvalidInputError(
-                f"{self.name}: num_{split} must lie in [0, {available}]: one sample per {split} field, so that "
-                f"samples of one specimen do not overlap; got {requested}")
-        return int(requested)
+        return samples_per_field(self._fields[split], split, requested, dataset_name=self.name, word="field")
 
     def sample_ids(self, split):
         count = {"test": self.num_test, "validation": self.num_validation,
