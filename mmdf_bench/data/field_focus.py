@@ -36,68 +36,23 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmdf_bench.data.base import Dataset, resolve_root
 from mmdf_bench.data.defocus_levels import (DEFAULT_STEP_UM, DEFAULT_TOLERANCE_UM, NUM_LEVELS, defocus_level,
                                             describe_bins)
+from mmdf_bench.data.field_dataset import MIN_CONTRAST, FieldDataset, interleave, option_number, patch_contrast
 from mmdf_bench.data.patches import grid_positions
 from mmdf_bench.errors import InvalidInputError
-from mmdf_bench.images import to_gray
 
 __all__ = ["FieldFocusDataset", "MIN_CONTRAST", "PLANE_CACHE", "option_number", "patch_contrast"]
 
-#: Smallest luminance spread (1st-99th percentile, after a 1-pixel Gaussian)
-#: of a patch of the in-focus plane: 0.03 is 8 grey levels of an 8-bit image,
-#: five times the smoothed sensor noise of the real sets.
-MIN_CONTRAST = 0.03
 #: Planes whose patches are kept in memory (per process).
 PLANE_CACHE = 128
-_SMOOTHING_SIGMA = 1.0
-
-
-def patch_contrast(image, positions, size, *, sigma=_SMOOTHING_SIGMA, percentiles=(1, 99)):
-    """Luminance spread of each `size` x `size` patch: 99th minus 1st percentile after smoothing.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W) or (H, W, 3)
-    positions : sequence of (int, int)
-        Top-left corners.
-    size : int
-    sigma : float, optional
-        Gaussian smoothing (pixels) applied to the whole image first, so that
-        sensor noise does not count as content.
-    percentiles : (float, float), optional
-        The spread is taken between these percentiles of each patch; larger
-        windows use more extreme ones, so that a small feature still counts.
-
-    Returns
-    -------
-    contrast : ndarray of float, shape (len(positions),)
-    """
-    from scipy.ndimage import gaussian_filter
-
-    smooth = gaussian_filter(to_gray(image).astype(np.float32), sigma) if sigma > 0 else to_gray(image)
-    values = [np.percentile(smooth[row:row + size, col:col + size], percentiles) for row, col in positions]
-    return np.array([high - low for low, high in values], dtype=np.float64).reshape(len(values))
-
-
-def option_number(value, option, dataset, *, positive=False):
-    """A numeric dataset option (given as a number or as text on the command line), checked."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{dataset}: {option} must be a number, got {value!r}") from None
-    if not np.isfinite(number) or number < 0 or (positive and number == 0):
-        kind = "positive" if positive else "non-negative"
-        raise InvalidInputError(f"{dataset}: {option} must be a {kind} number, got {value!r}")
-    return number
 
 
 def _order_key(*parts):
     return hashlib.sha256("/".join(str(part) for part in parts).encode()).hexdigest()
 
 
-class FieldFocusDataset(Dataset):
+class FieldFocusDataset(FieldDataset):
     """Focus patches and z-stack samples of real fields with planes at known z (µm).
 
     Parameters
@@ -119,16 +74,12 @@ class FieldFocusDataset(Dataset):
     """
 
     task: ClassVar[str] = "focus"
-    realism: ClassVar[str] = "real"
     num_levels: ClassVar[int] = NUM_LEVELS
     in_focus_tolerance_um: ClassVar[float] = DEFAULT_TOLERANCE_UM
 
     def __init__(self, *, root=None, seed=0, patch_size=84, min_contrast=MIN_CONTRAST, tolerance_um=None,
                  level_step_um=DEFAULT_STEP_UM, fields=None):
-        super().__init__(root=root, seed=seed)
-        if isinstance(fields, str):
-            fields = [name.strip() for name in fields.split(",") if name.strip()]
-        self.only_fields = None if fields is None else tuple(fields)
+        super().__init__(root=root, seed=seed, fields=fields)
         size = option_number(patch_size, "patch_size", self.name)
         if int(size) != size or size < 8:
             raise InvalidInputError(f"{self.name}: patch_size must be an integer of at least 8, got {patch_size}")
@@ -138,42 +89,12 @@ class FieldFocusDataset(Dataset):
                                           "tolerance_um", self.name)
         self.level_step_um = option_number(level_step_um, "level_step_um", self.name, positive=True)
         describe_bins(tolerance_um=self.tolerance_um, step_um=self.level_step_um)  # checks both
-        self._fields = None
         self._positions = {}
-        self._index = None
-        self._crops = OrderedDict()
-
-    # ------------------------------------------------------------ subclass API
-    def read_fields(self, root):
-        """Return the fields (a list of `FieldStack`) found in `root`."""
-        raise NotImplementedError
+        self._patches = OrderedDict()
 
     def patch_region(self, field):
         """Boolean mask ``(H, W)`` where patches of `field` may be cut, or None for the whole frame."""
         return None
-
-    # ------------------------------------------------------------ fields
-    def fields(self):
-        """Field name -> `FieldStack`, in the dataset's order."""
-        if self._fields is None:
-            root = resolve_root(self.root, self)
-            fields = self.read_fields(root)
-            if not fields:
-                raise InvalidInputError(f"{self.name}: no z-stacks found in {root}")
-            if self.only_fields is not None:
-                known = {field.name for field in fields}
-                unknown = [name for name in self.only_fields if name not in known]
-                if unknown:
-                    raise InvalidInputError(f"{self.name}: no field called {', '.join(unknown)} in {root}; "
-                                            f"fields: {', '.join(sorted(known))}")
-                fields = [field for field in fields if field.name in self.only_fields]
-            index = {}
-            for field in fields:
-                if field.name in index:
-                    raise InvalidInputError(f"{self.name}: two fields are called {field.name!r} in {root}")
-                index[field.name] = field
-            self._fields = index
-        return self._fields
 
     def positions(self, name):
         """Top-left corners of the kept patches of field `name` (row-major)."""
@@ -194,52 +115,35 @@ class FieldFocusDataset(Dataset):
         z = self.fields()[name].planes[plane].z_um
         return f"{name}-z{z:+08.3f}um-y{row}x{col}"
 
-    def _build_index(self):
-        if self._index is None:
-            index, groups = {}, []
-            for name, field in self.fields().items():
-                index[f"{name}-stack"] = (name, None, None, None)
-                positions = sorted(self.positions(name), key=lambda position: _order_key(name, *position))
-                for plane in range(len(field)):
-                    groups.append([(name, plane, row, col) for row, col in positions])
-            patches = []
-            for rank in range(max((len(group) for group in groups), default=0)):
-                patches += [group[rank] for group in groups if rank < len(group)]
-            for entry in patches:
-                index[self._patch_id(*entry)] = entry
-            self._index = index
-        return self._index
-
-    # ------------------------------------------------------------ Dataset
-    def sample_ids(self, split):
-        if split in ("train", "validation"):
-            return []
-        if split == "test":
-            return list(self._build_index())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train', 'validation' or 'test'")
+    def build_index(self):
+        index, groups = {}, []
+        for name, field in self.fields().items():
+            index[f"{name}-stack"] = (name, None, None, None)
+            positions = sorted(self.positions(name), key=lambda position: _order_key(name, *position))
+            groups += [[(name, plane, row, col) for row, col in positions] for plane in range(len(field))]
+        for entry in interleave(groups):
+            index[self._patch_id(*entry)] = entry
+        return index
 
     def stack_ids(self):
         """Ids of the z-stack samples (one per field)."""
         return [f"{name}-stack" for name in self.fields()]
 
-    def _crop(self, name, plane, row, col):
+    def _patch(self, name, plane, row, col):
         key = (name, plane)
-        if key not in self._crops:
+        if key not in self._patches:
             image = self.fields()[name].read_plane(plane)
             size = self.patch_size
-            self._crops[key] = {(r, c): image[r:r + size, c:c + size].copy() for r, c in self.positions(name)}
-            while len(self._crops) > PLANE_CACHE:
-                self._crops.popitem(last=False)
-        self._crops.move_to_end(key)
-        return self._crops[key][(row, col)]
+            self._patches[key] = {(r, c): image[r:r + size, c:c + size].copy() for r, c in self.positions(name)}
+            while len(self._patches) > PLANE_CACHE:
+                self._patches.popitem(last=False)
+        self._patches.move_to_end(key)
+        return self._patches[key][(row, col)]
 
     def load(self, sample_id):
         from mmdf_bench.tasks.focus import FocusSample, FocusStackSample
 
-        index = self._build_index()
-        if sample_id not in index:
-            raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}")
-        name, plane, row, col = index[sample_id]
+        name, plane, row, col = self.entry(sample_id)
         field = self.fields()[name]
         if plane is None:
             return FocusStackSample(sample_id=sample_id, z_um=field.z_um, focus_z_um=field.focus_z_um,
@@ -251,7 +155,7 @@ class FieldFocusDataset(Dataset):
                               num_levels=self.num_levels)
         metadata = {"field": name, "plane": plane, "z_um": field.planes[plane].z_um, "defocus_um": defocus,
                     "row": row, "col": col, **field.metadata}
-        return FocusSample(patch=self._crop(name, plane, row, col), label=int(level >= 1), sample_id=sample_id,
+        return FocusSample(patch=self._patch(name, plane, row, col), label=int(level >= 1), sample_id=sample_id,
                            group=name, level=level, subset="clean", metadata=metadata,
                            source=field.planes[plane].describe())
 

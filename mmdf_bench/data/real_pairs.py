@@ -33,53 +33,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmdf_bench.data.base import Dataset, resolve_root
-from mmdf_bench.data.field_focus import MIN_CONTRAST, option_number, patch_contrast
+from mmdf_bench.data.field_dataset import FieldDataset, field_crops, interleave, option_number
 from mmdf_bench.data.psf_fit import fit_defocus_psf
 from mmdf_bench.data.registration import estimate_shift, shift_image
 from mmdf_bench.errors import InvalidInputError
 
-__all__ = ["BORDER", "FieldPairsDataset", "field_crops"]
+__all__ = ["FieldPairsDataset", "field_crops"]
 
-#: Pixels between a crop and the frame edge (registration shifts wrap around there).
-BORDER = 16
-#: Percentiles of a crop's luminance whose spread says whether it shows anything.
-CROP_PERCENTILES = (0.2, 99.8)
 #: Side of the window the PSF is fitted on (around the most structured crop).
 PSF_WINDOW = 512
 
 
-def field_crops(image, *, size, count, min_contrast=MIN_CONTRAST, border=BORDER):
-    """The `count` most structured cells of the non-overlapping `size` grid of `image`.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W) or (H, W, 3)
-    size : int
-    count : int
-    min_contrast : float, optional
-        Cells whose luminance spread (`patch_contrast` between the 0.2th and
-        99.8th percentiles, so that a few small features in a large cell
-        count) is lower are never kept.
-    border : int, optional
-        The grid starts `border` pixels from the top-left edges and keeps that far from the others.
-
-    Returns
-    -------
-    positions : list of (int, int)
-        Top-left corners, most structured first.
-    """
-    height, width = image.shape[:2]
-    positions = [(row, col) for row in range(border, height - border - size + 1, size)
-                 for col in range(border, width - border - size + 1, size)]
-    if not positions:
-        return []
-    contrast = patch_contrast(image, positions, size, percentiles=CROP_PERCENTILES)
-    order = np.argsort(-contrast, kind="stable")
-    return [positions[index] for index in order[:count] if contrast[index] >= min_contrast]
-
-
-class FieldPairsDataset(Dataset):
+class FieldPairsDataset(FieldDataset):
     """Registered (defocused, in-focus) crops of real fields, with a fitted oracle PSF.
 
     Parameters
@@ -91,15 +56,16 @@ class FieldPairsDataset(Dataset):
         Range of |z| of the defocused planes (default `default_defocus_range_um`).
     crop_size : int, optional
     crops_per_field : int, optional
+    fields : str or sequence of str, optional
+        Only these fields (see `FieldDataset`).
     """
 
     task: ClassVar[str] = "deblur"
-    realism: ClassVar[str] = "real"
     default_defocus_range_um: ClassVar[tuple] = (1.5, 20.0)
 
     def __init__(self, *, root=None, seed=0, min_defocus_um=None, max_defocus_um=None, crop_size=256,
-                 crops_per_field=4):
-        super().__init__(root=root, seed=seed)
+                 crops_per_field=4, fields=None):
+        super().__init__(root=root, seed=seed, fields=fields)
         low, high = self.default_defocus_range_um
         self.min_defocus_um = option_number(low if min_defocus_um is None else min_defocus_um,
                                             "min_defocus_um", self.name)
@@ -110,21 +76,7 @@ class FieldPairsDataset(Dataset):
                                     f"{self.max_defocus_um}")
         self.crop_size = int(option_number(crop_size, "crop_size", self.name, positive=True))
         self.crops_per_field = int(option_number(crops_per_field, "crops_per_field", self.name, positive=True))
-        self._fields = None
-        self._crops = {}
-        self._index = None
         self._pairs = {}
-
-    def read_fields(self, root):
-        """Return the fields (a list of `FieldStack`) found in `root`."""
-        raise NotImplementedError
-
-    def fields(self):
-        """Field name -> `FieldStack`."""
-        if self._fields is None:
-            root = resolve_root(self.root, self)
-            self._fields = {field.name: field for field in self.read_fields(root)}
-        return self._fields
 
     def pair_planes(self, name):
         """Indices of the planes of field `name` paired with its in-focus plane."""
@@ -133,44 +85,18 @@ class FieldPairsDataset(Dataset):
         return [index for index in range(len(field)) if index != field.focus_index
                 and self.min_defocus_um <= distance[index] <= self.max_defocus_um]
 
-    def crops(self, name):
-        """Top-left corners of the crops of field `name`."""
-        if name not in self._crops:
-            field = self.fields()[name]
-            self._crops[name] = field_crops(field.read_plane(field.focus_index), size=self.crop_size,
-                                            count=self.crops_per_field)
-        return self._crops[name]
-
-    def _build_index(self):
-        if self._index is None:
-            groups = []
-            for name, field in self.fields().items():
-                planes = self.pair_planes(name)
-                if not planes:
-                    continue
-                crops = self.crops(name)
-                for plane in planes:
-                    groups.append([(name, plane, row, col) for row, col in crops])
-            index = {}
-            for rank in range(max((len(group) for group in groups), default=0)):
-                for group in groups:
-                    if rank < len(group):
-                        name, plane, row, col = group[rank]
-                        z = self.fields()[name].planes[plane].z_um
-                        index[f"{name}-z{z:+08.3f}um-y{row}x{col}"] = group[rank]
-            if not index:
-                raise InvalidInputError(
-                    f"{self.name}: no plane lies {self.min_defocus_um}-{self.max_defocus_um} µm from focus with "
-                    f"structure to crop in {resolve_root(self.root, self)}")
-            self._index = index
-        return self._index
-
-    def sample_ids(self, split):
-        if split in ("train", "validation"):
-            return []
-        if split == "test":
-            return list(self._build_index())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train', 'validation' or 'test'")
+    def build_index(self):
+        groups = [[(name, plane, row, col) for row, col in self.crops(name)]
+                  for name in self.fields() for plane in self.pair_planes(name)]
+        index = {}
+        for name, plane, row, col in interleave(groups):
+            z = self.fields()[name].planes[plane].z_um
+            index[f"{name}-z{z:+08.3f}um-y{row}x{col}"] = (name, plane, row, col)
+        if not index:
+            raise InvalidInputError(
+                f"{self.name}: no plane lies {self.min_defocus_um}-{self.max_defocus_um} µm from focus with "
+                f"structure to crop in {self.data_root()}")
+        return index
 
     def registered_pair(self, name, plane):
         """``(sharp, registered defocused plane, ShiftEstimate, FittedPSF)`` of one pair (whole planes)."""
@@ -208,10 +134,7 @@ class FieldPairsDataset(Dataset):
     def load(self, sample_id):
         from mmdf_bench.tasks.deblur import DeblurSample
 
-        index = self._build_index()
-        if sample_id not in index:
-            raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}")
-        name, plane, row, col = index[sample_id]
+        name, plane, row, col = self.entry(sample_id)
         field = self.fields()[name]
         crops, shift, fit = self._pair(name, plane)
         blurred, sharp = crops[(row, col)]

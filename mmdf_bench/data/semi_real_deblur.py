@@ -25,9 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from mmdf_bench.data import optics
-from mmdf_bench.data.base import Dataset
-from mmdf_bench.data.field_focus import option_number
-from mmdf_bench.data.real_pairs import field_crops
+from mmdf_bench.data.field_dataset import FieldDataset, interleave, option_number
 from mmdf_bench.data.sephace import SEPHACE_CITATION, read_sephace_fields
 from mmdf_bench.data.synthetic_deblur import BLUR_PATTERN, draw_blur_kernel
 from mmdf_bench.data.wafer_defocus import WAFER_CITATION, read_wafer_fields
@@ -44,7 +42,7 @@ def _digest(*parts):
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little")
 
 
-class SemiRealFastScan(Dataset):
+class SemiRealFastScan(FieldDataset):
     """Real in-focus planes blurred by the synthetic fast-scan kernels (semi-real deblur pairs).
 
     Parameters
@@ -58,6 +56,8 @@ class SemiRealFastScan(Dataset):
     crops_per_field : int, optional
     noise : bool, optional
         Add the synthetic set's photon and read noise to the blurred crops.
+    fields : str or sequence of str, optional
+        Only these fields (see `FieldDataset`).
     """
 
     name: ClassVar[str] = "semi-real-fast-scan"
@@ -71,17 +71,14 @@ class SemiRealFastScan(Dataset):
     version: ClassVar[str] = "1"
     card: ClassVar[str] = "semi-real-fast-scan.md"
 
-    def __init__(self, *, root=None, seed=0, crop_size=256, crops_per_field=8, noise=True):
-        super().__init__(root=root, seed=seed)
+    def __init__(self, *, root=None, seed=0, crop_size=256, crops_per_field=8, noise=True, fields=None):
+        super().__init__(root=root, seed=seed, fields=fields)
         self.crop_size = int(option_number(crop_size, "crop_size", self.name, positive=True))
         self.crops_per_field = int(option_number(crops_per_field, "crops_per_field", self.name, positive=True))
-        self.noise = bool(noise)
-        self._fields = None
-        self._crops = {}
-        self._index = None
+        self.noise = noise not in (False, 0, "0", "false", "False", "no")
         self._sharp = {}
 
-    def _base(self):
+    def data_root(self):
         base = self.root if self.root is not None else data_dir()
         if base is None:
             raise InvalidInputError(f"{self.name}: data not found ({DATA_VARIABLE} is not set). Set {DATA_VARIABLE} "
@@ -93,41 +90,13 @@ class SemiRealFastScan(Dataset):
                                     "needs the real sets whose in-focus planes are blurred")
         return base
 
-    def fields(self):
-        """Field name -> `FieldStack`, wafer fields first."""
-        if self._fields is None:
-            base = self._base()
-            self._fields = {field.name: field for folder, reader in SOURCES.items()
-                            for field in reader(base / folder, dataset=self.name)}
-        return self._fields
+    def read_fields(self, root):
+        return [field for folder, reader in SOURCES.items() for field in reader(root / folder, dataset=self.name)]
 
-    def crops(self, name):
-        """Top-left corners of the crops of field `name`, most structured first."""
-        if name not in self._crops:
-            field = self.fields()[name]
-            self._crops[name] = field_crops(field.read_plane(field.focus_index), size=self.crop_size,
-                                            count=self.crops_per_field)
-        return self._crops[name]
-
-    def _build_index(self):
-        if self._index is None:
-            index = {}
-            names = list(self.fields())
-            for rank in range(self.crops_per_field):
-                for name in names:
-                    crops = self.crops(name)
-                    if rank < len(crops):
-                        row, col = crops[rank]
-                        index[f"{name}-y{row}x{col}"] = (name, rank, row, col)
-            self._index = index
-        return self._index
-
-    def sample_ids(self, split):
-        if split in ("train", "validation"):
-            return []
-        if split == "test":
-            return list(self._build_index())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train', 'validation' or 'test'")
+    def build_index(self):
+        groups = [[(name, rank, row, col) for rank, (row, col) in enumerate(self.crops(name))]
+                  for name in self.fields()]
+        return {f"{name}-y{row}x{col}": (name, rank, row, col) for name, rank, row, col in interleave(groups)}
 
     def blur_kind(self, name, rank):
         """The (kind, Gaussian scale) of crop `rank` of field `name`: a shuffled block of `BLUR_PATTERN`."""
@@ -148,10 +117,7 @@ class SemiRealFastScan(Dataset):
     def load(self, sample_id):
         from mmdf_bench.tasks.deblur import DeblurSample
 
-        index = self._build_index()
-        if sample_id not in index:
-            raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}")
-        name, rank, row, col = index[sample_id]
+        name, rank, row, col = self.entry(sample_id)
         field = self.fields()[name]
         sharp = self._sharp_crop(name, row, col)
         kind, scale = self.blur_kind(name, rank)

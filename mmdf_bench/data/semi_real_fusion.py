@@ -31,9 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmdf_bench.data.base import Dataset, resolve_root
-from mmdf_bench.data.field_focus import option_number
-from mmdf_bench.data.real_pairs import field_crops
+from mmdf_bench.data.field_dataset import FieldDataset, interleave, option_number
 from mmdf_bench.data.registration import estimate_shift, shift_image
 from mmdf_bench.data.wafer_defocus import WAFER_CITATION, WaferDefocus, read_wafer_fields
 from mmdf_bench.errors import InvalidInputError
@@ -81,7 +79,7 @@ def region_layout(shape, num_regions, *, rng, smoothness=LAYOUT_SMOOTHNESS, min_
                             f"of a {shape} image in {attempts} attempts")
 
 
-class WaferDefocusComposites(Dataset):
+class WaferDefocusComposites(FieldDataset):
     """Semi-real multi-focus stacks: regions cut from real defocused planes of one wafer field.
 
     Parameters
@@ -94,6 +92,8 @@ class WaferDefocusComposites(Dataset):
     crops_per_field : int, optional
     step_um : float, optional
         Defocus per depth step between regions.
+    fields : str or sequence of str, optional
+        Only these fields (see `FieldDataset`).
     """
 
     name: ClassVar[str] = "wafer-defocus-composites"
@@ -109,50 +109,22 @@ class WaferDefocusComposites(Dataset):
     default_folder: ClassVar[str] = "wafer-defocus"
     card: ClassVar[str] = "wafer-defocus-composites.md"
 
-    def __init__(self, *, root=None, seed=0, crop_size=256, crops_per_field=4, step_um=10.0):
-        super().__init__(root=root, seed=seed)
+    def __init__(self, *, root=None, seed=0, crop_size=256, crops_per_field=4, step_um=10.0, fields=None):
+        super().__init__(root=root, seed=seed, fields=fields)
         self.crop_size = int(option_number(crop_size, "crop_size", self.name, positive=True))
         self.crops_per_field = int(option_number(crops_per_field, "crops_per_field", self.name, positive=True))
         self.step_um = option_number(step_um, "step_um", self.name, positive=True)
-        self._fields = None
-        self._crops = {}
-        self._index = None
         self._windows = {}
 
-    def fields(self):
-        """Field name -> `FieldStack`."""
-        if self._fields is None:
-            root = resolve_root(self.root, self)
-            self._fields = {field.name: field for field in read_wafer_fields(root, dataset=self.name)}
-        return self._fields
+    def read_fields(self, root):
+        return read_wafer_fields(root, dataset=self.name)
 
-    def crops(self, name):
-        """Top-left corners of the windows of field `name`, most structured first."""
-        if name not in self._crops:
-            field = self.fields()[name]
-            self._crops[name] = field_crops(field.read_plane(field.focus_index), size=self.crop_size,
-                                            count=self.crops_per_field)
-        return self._crops[name]
-
-    def _build_index(self):
-        if self._index is None:
-            index = {}
-            for rank in range(self.crops_per_field):
-                for name in self.fields():
-                    crops = self.crops(name)
-                    if rank < len(crops):
-                        row, col = crops[rank]
-                        num_planes = 2 + (rank % 2)
-                        index[f"{name}-y{row}x{col}-n{num_planes}"] = (name, row, col, num_planes)
-            self._index = index
-        return self._index
-
-    def sample_ids(self, split):
-        if split in ("train", "validation"):
-            return []
-        if split == "test":
-            return list(self._build_index())
-        raise InvalidInputError(f"{self.name}: unknown split {split!r}; use 'train', 'validation' or 'test'")
+    def build_index(self):
+        # window k of a field holds 2 planes when k is even, 3 when it is odd
+        groups = [[(name, row, col, 2 + rank % 2) for rank, (row, col) in enumerate(self.crops(name))]
+                  for name in self.fields()]
+        return {f"{name}-y{row}x{col}-n{planes}": (name, row, col, planes)
+                for name, row, col, planes in interleave(groups)}
 
     def defocused_plane(self, name, depth_offset):
         """Index of the plane of field `name` standing for a region `depth_offset` depth steps from focus."""
@@ -188,10 +160,7 @@ class WaferDefocusComposites(Dataset):
     def load(self, sample_id):
         from mmdf_bench.tasks.fusion import FusionSample
 
-        index = self._build_index()
-        if sample_id not in index:
-            raise InvalidInputError(f"{self.name}: unknown sample id {sample_id!r}")
-        name, row, col, num_planes = index[sample_id]
+        name, row, col, num_planes = self.entry(sample_id)
         field = self.fields()[name]
         windows, shifts = self._registered_windows(name)
         labels = region_layout((self.crop_size, self.crop_size), num_planes,
