@@ -23,7 +23,7 @@ from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.images import to_gray
 
 __all__ = ["BORDER", "CROP_PERCENTILES", "FieldDataset", "MIN_CONTRAST", "field_crops", "interleave",
-           "option_number", "patch_contrast"]
+           "option_number", "patch_contrast", "registered_plane"]
 
 #: Smallest luminance spread (1st-99th percentile, after a 1-pixel Gaussian)
 #: of a patch that shows something: 0.03 is 8 grey levels of an 8-bit image,
@@ -103,6 +103,22 @@ def field_crops(image, *, size, count, min_contrast=MIN_CONTRAST, border=BORDER)
     contrast = patch_contrast(image, positions, size, percentiles=CROP_PERCENTILES)
     order = np.argsort(-contrast, kind="stable")
     return [positions[index] for index in order[:count] if contrast[index] >= min_contrast]
+
+
+def registered_plane(field, index, reference):
+    """Plane `index` of `field` registered to `reference` (its in-focus plane): ``(plane, ShiftEstimate)``.
+
+    The shift is found and removed as `mmdf_bench.data.registration` says;
+    a plane whose shape differs from the reference's is an error naming it.
+    """
+    from mmdf_bench.data.registration import estimate_shift, shift_image
+
+    image = field.read_plane(index)
+    if image.shape != reference.shape:
+        raise InvalidInputError(f"{field.planes[index].describe()}: shape {image.shape} differs from the in-focus "
+                                f"plane {field.planes[field.focus_index].describe()}, {reference.shape}")
+    estimate = estimate_shift(reference, image)
+    return shift_image(image, estimate.shift), estimate
 
 
 def interleave(groups):

@@ -33,9 +33,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmdf_bench.data.field_dataset import FieldDataset, field_crops, interleave, option_number
+from mmdf_bench.data.field_dataset import FieldDataset, field_crops, interleave, option_number, registered_plane
 from mmdf_bench.data.psf_fit import fit_defocus_psf
-from mmdf_bench.data.registration import estimate_shift, shift_image
 from mmdf_bench.errors import InvalidInputError
 
 __all__ = ["FieldPairsDataset", "field_crops"]
@@ -102,12 +101,7 @@ class FieldPairsDataset(FieldDataset):
         """``(sharp, registered defocused plane, ShiftEstimate, FittedPSF)`` of one pair (whole planes)."""
         field = self.fields()[name]
         sharp = field.read_plane(field.focus_index)
-        blurred = field.read_plane(plane)
-        if blurred.shape != sharp.shape:
-            raise InvalidInputError(f"{field.planes[plane].describe()}: shape {blurred.shape} differs from the "
-                                    f"in-focus plane {field.planes[field.focus_index].describe()}, {sharp.shape}")
-        shift = estimate_shift(sharp, blurred)
-        registered = shift_image(blurred, shift.shift)
+        registered, shift = registered_plane(field, plane, sharp)
         crops = self.crops(name)
         row, col = crops[0] if crops else (0, 0)
         window = self._psf_window(sharp.shape, row, col)

@@ -31,8 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmdf_bench.data.field_dataset import FieldDataset, interleave, option_number
-from mmdf_bench.data.registration import estimate_shift, shift_image
+from mmdf_bench.data.field_dataset import FieldDataset, interleave, option_number, registered_plane
 from mmdf_bench.data.wafer_defocus import WAFER_CITATION, WaferDefocus, read_wafer_fields
 from mmdf_bench.errors import InvalidInputError
 
@@ -145,13 +144,7 @@ class WaferDefocusComposites(FieldDataset):
             planes = {self.defocused_plane(name, offset) for offset in (-2, -1, 1, 2)}
             windows, shifts = {}, {}
             for plane in sorted(planes):
-                image = field.read_plane(plane)
-                if image.shape != sharp.shape:
-                    raise InvalidInputError(f"{field.planes[plane].describe()}: shape {image.shape} differs from "
-                                            f"the in-focus plane's {sharp.shape}")
-                shift = estimate_shift(sharp, image)
-                registered = shift_image(image, shift.shift)
-                shifts[plane] = shift
+                registered, shifts[plane] = registered_plane(field, plane, sharp)
                 windows[plane] = {(r, c): registered[r:r + size, c:c + size].copy() for r, c in self.crops(name)}
             windows[field.focus_index] = {(r, c): sharp[r:r + size, c:c + size].copy() for r, c in self.crops(name)}
             self._windows[name] = (windows, shifts)
