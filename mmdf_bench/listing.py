@@ -52,7 +52,8 @@ def needs_of(kind, component):
             needs.append("weights")
         if getattr(component, "requires_reference", False):
             needs.append("reference")
-    elif kind == "datasets" and getattr(component, "default_folder", ""):
+    elif kind == "datasets" and (getattr(component, "default_folder", "")
+                                 or getattr(component, "data_folders", ())):
         needs.append("data folder")
     return needs
 

@@ -70,6 +70,8 @@ class SemiRealFastScan(FieldDataset):
     licence: ClassVar[str] = "generated from MIT-licensed images (sephace: noncommercial and research use)"
     version: ClassVar[str] = "1"
     card: ClassVar[str] = "semi-real-fast-scan.md"
+    #: Sub-folders of $MMDF_BENCH_DATA (or of the folder given) it reads.
+    data_folders: ClassVar[tuple] = tuple(SOURCES)
 
     def __init__(self, *, root=None, seed=0, crop_size=256, crops_per_field=8, noise=True, fields=None):
         super().__init__(root=root, seed=seed, fields=fields)
