@@ -235,3 +235,13 @@ def test_zstack_folder_errors(tmp_path, zstack_root):
     (zstack_root / "focus.csv").write_text("stack,in_focus_z_um\nbeta,near\n")
     with pytest.raises(InvalidInputError, match="focus.csv, line 2: in_focus_z_um must be a number"):
         ZStackFolder(root=zstack_root).sample_ids("test")
+
+
+def test_the_focus_rule_is_named_under_the_leaderboard(zstack_root, tmp_path):
+    from mmdf_bench.runner import run
+
+    (zstack_root / "focus.csv").unlink()  # no measured focus: both stacks use the rule
+    run("focus", methods=["fm-tenengrad"], metrics=["accuracy", "autofocus-error"],
+        datasets=[f"zstack-folder={zstack_root}"], out_dir=tmp_path / "run", progress=False)
+    board = (tmp_path / "run" / "leaderboard.md").read_text()
+    assert f"Note (zstack-folder): in-focus plane chosen by rule (no measured focus): {FOCUS_RULE}" in board
