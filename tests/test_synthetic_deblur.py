@@ -13,6 +13,7 @@ from mmdf_bench.data.synthetic_deblur import (
     preprocess_frame,
 )
 from mmdf_bench.errors import InvalidInputError
+from mmdf_bench.images import quantise
 from mmdf_bench.tasks.deblur import DeblurSample
 
 
@@ -96,12 +97,12 @@ def test_splits_use_disjoint_regions_and_groups_name_the_source(dataset, test_sa
         assert sample.metadata["field"] in (train_regions if sample_id.startswith("train") else validation_regions)
 
 
-def test_without_noise_blurred_is_exactly_the_reference_blurred_by_the_psf():
+def test_without_noise_blurred_is_exactly_the_reference_blurred_by_the_psf_and_stored_at_8_bits():
     clean = SyntheticBrightfieldDeblur(noise=False)
     noisy = SyntheticBrightfieldDeblur()
     for sample_id in ("test-000", "test-001", "test-002", "test-003", "train-010"):
         sample = clean.load(sample_id)
-        np.testing.assert_array_equal(sample.blurred, optics.blur(sample.reference, sample.psf))
+        np.testing.assert_array_equal(sample.blurred, quantise(optics.blur(sample.reference, sample.psf)))
         # Noise is drawn last: the noisy twin has the same target and kernel.
         twin = noisy.load(sample_id)
         np.testing.assert_array_equal(twin.reference, sample.reference)
@@ -175,7 +176,37 @@ def test_unknown_ids_and_bad_counts_are_rejected(dataset):
 
 def test_describe_reports_the_options(dataset):
     description = dataset.describe()
-    assert description["version"] == "2"
+    assert description["version"] == "3"
     assert description["splits"] == {"train": 200, "validation": 10, "test": 20}
     assert description["options"]["test_regions"] == 20
     assert description["options"]["noise"] is True
+
+
+def test_a_perfect_restoration_scores_perfectly_and_identity_returns_its_input(dataset, test_samples):
+    # Both images lie on the 8-bit grid the runner rounds restored images to, so
+    # rounding takes nothing away from a method that returns the sharp image.
+    from mmdf_bench.metrics.full_reference import SSIM
+    from mmdf_bench.tasks.deblur import predict
+
+    class Perfect:
+        name = "perfect"
+
+        def restore(self, blurred):
+            return self.reference
+
+    class Identity:
+        name = "identity"
+
+        def restore(self, blurred):
+            return blurred
+
+    perfect, identity = Perfect(), Identity()
+    for sample in test_samples[:4]:
+        assert sample.bit_depth == 8
+        for image in (sample.blurred, sample.reference):
+            assert np.abs(image * 255.0 - np.round(image * 255.0)).max() < 1e-4
+        perfect.reference = sample.reference
+        restored = predict(perfect, sample)
+        assert np.array_equal(restored, sample.reference)
+        assert SSIM().compute(restored, sample) == pytest.approx(1.0)
+        assert np.array_equal(predict(identity, sample), sample.blurred)
