@@ -1,7 +1,12 @@
 """The verdict: does the best deep method beat the best classical one, here?
 
 For every table (dataset) and metric of a leaderboard, the best ranked deep
-method and the best ranked classical method (upper bounds never count) are
+method and the best ranked classical method are compared, among the methods
+given the same information: upper bounds never count, and neither do methods
+given a truth the others lack (``oracle_inputs`` in their manifest record,
+e.g. the non-blind deconvolutions that receive the exact PSF). They keep
+their ranked rows; they are only left out of the verdict, which would
+otherwise pit a blind network against a filter told the blur. They are
 compared by the paired bootstrap of their difference on the samples both
 scored, resampling whole groups (specimens). The interval, not the two
 means, decides: *deep better* or *classical better* when it excludes 0 on
@@ -64,7 +69,8 @@ def deep_vs_classical(frame, rows, *, methods, higher_is_better, aggregators=Non
         The leaderboard rows (`mmdf_bench.leaderboard.ROW_COLUMNS`): who is
         best is read from their ranks.
     methods : dict
-        Method name -> manifest record (``family`` / ``target``, ``upper_bound``).
+        Method name -> manifest record (``family`` / ``target``, ``upper_bound``,
+        ``oracle_inputs``).
     higher_is_better : dict
         Metric -> bool.
     aggregators : dict, optional
@@ -80,7 +86,8 @@ def deep_vs_classical(frame, rows, *, methods, higher_is_better, aggregators=Non
     """
     aggregators = dict(aggregators or {})
     families = {name: method_family(record) for name, record in methods.items()
-                if not (isinstance(record, dict) and record.get("upper_bound"))}
+                if not (isinstance(record, dict)
+                        and (record.get("upper_bound") or record.get("oracle_inputs")))}
     deep = {name for name, family in families.items() if family == "deep"}
     classical = {name for name, family in families.items() if family == "classical"}
     records = []

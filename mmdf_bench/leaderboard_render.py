@@ -260,7 +260,8 @@ def _family_section(leaderboard, datasets, percent):
     if not len(verdicts):
         return ""
     parts = [f"## Deep vs classical\n\nThe best ranked deep method against the best ranked classical one "
-             f"(upper bounds excluded): paired difference `deep - classical` on the samples both scored, "
+             f"given the same information (upper bounds and methods given an oracle input such as the "
+             f"exact PSF excluded): paired difference `deep - classical` on the samples both scored, "
              f"with its {percent} bootstrap CI over specimens; the verdict follows the CI.\n"]
     for dataset in datasets:
         block = verdicts[verdicts["dataset"] == dataset]

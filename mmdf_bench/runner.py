@@ -382,7 +382,10 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
         if compute is not None:
             compute.apply(method)  # before training or loading: both happen on the run's device
         record.update(config=method.config(), summary=method.summary, citation=method.citation,
-                      upper_bound=bool(getattr(method, "upper_bound", False)))
+                      upper_bound=bool(getattr(method, "upper_bound", False)),
+                      # truths the others lack (the exact PSF, the depth map): kept out of the verdict
+                      oracle_inputs=[str(item) for item in getattr(method, "information", ())
+                                     if str(item).endswith("-oracle")])
         if method.weights_source:
             record["weights_source"] = method.weights_source
         if getattr(method, "family", ""):

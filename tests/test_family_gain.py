@@ -16,6 +16,7 @@ METHODS = {
     "oracle": {"target": "mmdf_bench.methods.oracle:Oracle", "upper_bound": True},
     "op-a": {"target": "mmdf_bench.baselines.ops:A"},
     "op-b": {"target": "mmdf_bench.baselines.ops:B"},
+    "told-psf": {"target": "mmdf_bench.baselines.ops:Told", "oracle_inputs": ["psf-oracle"]},
     "mystery": {"target": "elsewhere:Thing"},
 }
 METRICS = {"psnr": {"higher_is_better": True, "summary": "x"},
@@ -36,7 +37,8 @@ def _scores():
         group = f"field-{sample // 4}"  # 6 specimens
         base = rng.normal(30, 2)
         values = {"net-a": base + 1.0, "net-b": base + 0.5, "plugin-net": base - 3, "oracle": base + 9,
-                  "op-a": base, "op-b": base - 1, "mystery": base + 20}
+                  "op-a": base, "op-b": base - 1, "mystery": base + 20,
+                  "told-psf": base + 5}
         for method, value in values.items():
             rows.append(("set", method, f"s{sample}", group, "psnr", value + rng.normal(0, 0.01)))
             # errors: the deep and classical bests are the same on every sample
@@ -56,7 +58,8 @@ def test_best_deep_against_best_classical_with_a_paired_interval_over_specimens(
                               n_resamples=999, datasets={"set": {"notes": ["focus chosen by a rule"]}})
     verdicts = board.family_gains.set_index("metric")
     psnr = verdicts.loc["psnr"]
-    # the oracle (an upper bound) and the method of unknown family never count
+    # the oracle (an upper bound), the classical method told the PSF and the method of
+    # unknown family never count: the verdict compares methods given the same information
     assert (psnr["deep"], psnr["classical"]) == ("net-a", "op-a")
     assert abs(psnr["gain"] - 1.0) < 0.01 and psnr["ci_low"] > 0.9 and psnr["verdict"] == "deep better"
     assert psnr["n"] == 24 and psnr["n_groups"] == 6
