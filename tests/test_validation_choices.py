@@ -85,3 +85,23 @@ def test_the_mmdf_focus_cpu_profile_is_what_validation_chose():
         assert profile[key] == (tuple(value) if isinstance(value, list) else value), key
     method = MMDFFocusCNN(profile="cpu")
     assert method.config()["hyperparameters"]["chosen_on"].startswith("validation split")
+
+
+def test_the_fusegan_cpu_profile_is_what_validation_chose():
+    import json
+    from pathlib import Path
+
+    from mmdf_bench.methods import fusegan
+
+    evidence = Path(__file__).resolve().parents[1] / fusegan.CPU_PROFILE_EVIDENCE.split(": ", 1)[1]
+    record = json.loads(evidence.read_text())
+    assert record["dataset"]["test"] == "never loaded"
+    assert record["dataset"]["version"] == SyntheticBrightfieldFusion.version
+    finished = record["variants"]
+    # the chosen variant is the best kept validation SSIM, and it is the profile as it stands
+    assert record["chosen"] == max(finished, key=lambda name: finished[name]["kept_validation_ssim"]) == "cpu"
+    assert finished["cpu"]["overrides"] == {}
+    # the manifest says so for the profile as chosen, and not once an option overrides it
+    assert registry.create_method("fusegan-u", profile="cpu").fitted_choices["profile"] == "validation"
+    assert "profile" not in registry.create_method("fusegan-u", profile="cpu", crop=64).fitted_choices
+    assert "profile" not in registry.create_method("fusegan-u", profile="smoke").fitted_choices
