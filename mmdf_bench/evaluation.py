@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from mmdf_bench.errors import InvalidInputError
 from mmdf_bench.executors import limit_threads, process_identity
 from mmdf_bench.output_paths import is_storage_error
 from mmdf_bench.training import TrainableMethod
@@ -98,18 +99,33 @@ class MethodHandle:
     folds : mmdf_bench.specimen_folds.SpecimenFolds, optional
         Leave-one-specimen-out copies of a calibrated method: each sample is
         then predicted by the copy fitted without its specimen.
+    uncalibrated : str, optional
+        Why a calibrating method could not be calibrated here (a dataset
+        without a train split and with a single specimen): added to the
+        failure of each sample that needed the calibration.
     """
 
-    def __init__(self, method, *, options=None, folds=None):
+    def __init__(self, method, *, options=None, folds=None, uncalibrated=None):
         self.method = method
         self.options = dict(options or {})
         self.folds = folds
+        self.uncalibrated = uncalibrated
 
     def method_for(self, sample):
-        """The method that predicts `sample` (its specimen's fold, when there are folds)."""
+        """The method that predicts `sample` (its specimen's fold, when there are folds).
+
+        A sample that needs no calibration (``calibration_free``, e.g. an
+        autofocus stack, ranked by the raw operator) falls back on the
+        method itself when its specimen's fold could not be fitted.
+        """
         if self.folds is None:
             return self.method
-        return self.folds.method_for(sample.group)
+        try:
+            return self.folds.method_for(sample.group)
+        except InvalidInputError:
+            if getattr(sample, "calibration_free", False):
+                return self.method
+            raise
 
     def __reduce__(self):
         if isinstance(self.method, TrainableMethod):
@@ -117,11 +133,11 @@ class MethodHandle:
             device = None if self.method._device is None else str(self.method._device)
             return _rebuild_trainable, (type(self.method), self.options, self.method.state_dict(), device,
                                         self.method.amp)
-        return _rebuild_handle, (self.method, self.options, self.folds)
+        return _rebuild_handle, (self.method, self.options, self.folds, self.uncalibrated)
 
 
-def _rebuild_handle(method, options, folds):
-    return MethodHandle(method, options=options, folds=folds)
+def _rebuild_handle(method, options, folds, uncalibrated=None):
+    return MethodHandle(method, options=options, folds=folds, uncalibrated=uncalibrated)
 
 
 def _rebuild_trainable(component, options, state, device=None, amp=False):
@@ -234,7 +250,10 @@ def _evaluate_sample(task, handle, method_name, sample, metrics, context):
     try:
         output = task.predict(handle.method_for(sample), sample)
     except Exception as error:
-        result.failures.append(("predict", describe_error(error)))
+        message = describe_error(error)
+        if handle.uncalibrated and type(error).__name__ == "NotFittedError":
+            message += f" ({handle.uncalibrated})"  # the method's own words assume a train split
+        result.failures.append(("predict", message))
         return result
     result.seconds = time.perf_counter() - started
     if context.output_dir is not None:

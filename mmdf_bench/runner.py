@@ -392,10 +392,13 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
             record["family"] = method.family  # the deep-vs-classical verdict reads it
         method.check_available()
         check_applicable(method, method_name, opened.dataset)
-        folds = None
+        folds = uncalibrated = None
         if _needs_specimen_folds(method, opened):
             folds, training = fit_specimen_folds(method, opened.dataset, opened.test_ids, seed=seed,
                                                  cache=cache)
+            if folds is None:
+                uncalibrated = (f"{opened.dataset.name} has no train split and {training['reason']}: "
+                                "the method runs uncalibrated, with its defaults")
         else:
             training = prepare_method(task, method, method_name, opened.dataset, opened.train_ids,
                                       seed=seed, cache=cache, validation_ids=opened.validation_ids,
@@ -404,7 +407,7 @@ def _prepare_one(task, name, method_name, opened, pool, recorder, manifest, *, s
             record.setdefault("training", {})[name] = training
         record.setdefault("information", {})[name] = row_information(method, training)
         record["deviations"] = method_deviations(method)
-        return pool.share(MethodHandle(method, options=options, folds=folds))
+        return pool.share(MethodHandle(method, options=options, folds=folds, uncalibrated=uncalibrated))
     except (WeightsUnavailableError, NotApplicableError) as error:
         # missing pretrained files (or an oracle's truth) make a method unavailable here, not broken
         record.update(available=False, reason=str(error))

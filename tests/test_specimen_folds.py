@@ -140,3 +140,53 @@ def test_one_specimen_keeps_the_documented_defaults(toys, tmp_path):
     assert record["training"]["zstack-folder"]["calibration"] == "defaults"
     assert record["information"]["zstack-folder"].startswith("not calibrated: documented defaults (1 specimen")
     assert NeverScoresWhatItSaw.fits == []
+
+
+class CalibratesOnAlphaOnly(FocusMethod):
+    """An operator whose threshold needs specimen alpha; its raw score needs nothing."""
+
+    name = "toy-calibrates-on-alpha-only"
+
+    def fit(self, train_samples, *, seed=0):
+        if "alpha" not in {str(sample.group) for sample in train_samples}:
+            raise InvalidInputError("no alpha to calibrate on")
+        self._fitted = True
+        return self
+
+    def predict(self, patch):
+        if not getattr(self, "_fitted", False):
+            from mmdf_bench.baselines.focus import NotFittedError
+
+            raise NotFittedError(f"{self.name}: call fit(train_samples) before predict")
+        return FocusPrediction(0.5)
+
+    def focus_score(self, image):
+        return float(np.var(np.diff(image, axis=0)))
+
+
+def test_autofocus_needs_no_calibration_so_a_failed_fold_keeps_its_stacks(scratch_registrations, tmp_path):
+    scratch_registrations("methods", CalibratesOnAlphaOnly)
+    root = write_zstack_folder(tmp_path / "stacks")
+    result = run("focus", methods=["toy-calibrates-on-alpha-only"], datasets=[f"zstack-folder={root}"],
+                 metrics=["accuracy", "autofocus-error"], out_dir=tmp_path / "run", progress=False)
+    scores = result.scores
+    alpha = scores[scores["group"].astype(str) == "alpha"]
+    # the patches of alpha needed the fold that failed; its stack is ranked by the raw operator
+    assert set(alpha["metric"]) == {"autofocus-error"} and len(alpha) == 1
+    assert (alpha["value"] == 0).all()  # the sharpest plane is the in-focus one
+    others = scores[scores["group"].astype(str) != "alpha"]
+    assert set(others["metric"]) == {"accuracy", "autofocus-error"}
+    assert result.failures["error"].str.contains("without specimen alpha failed").all()
+
+
+def test_one_specimen_without_defaults_says_why_it_is_not_calibrated(scratch_registrations, tmp_path):
+    scratch_registrations("methods", CalibratesOnAlphaOnly)
+    root = write_zstack_folder(tmp_path / "stacks", stacks=("alpha",))
+    result = run("focus", methods=["toy-calibrates-on-alpha-only"], datasets=[f"zstack-folder={root}"],
+                 metrics=["accuracy", "autofocus-error"], out_dir=tmp_path / "run", progress=False)
+    errors = set(result.failures["error"])
+    assert len(errors) == 1
+    (error,) = errors
+    assert error.startswith("NotFittedError: toy-calibrates-on-alpha-only: call fit")
+    assert "zstack-folder has no train split and 1 specimen(s), fewer than two to leave out" in error
+    assert set(result.scores["metric"]) == {"autofocus-error"}

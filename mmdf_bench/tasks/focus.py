@@ -121,6 +121,9 @@ class FocusStackSample:
         The stack's folder or files, for error messages.
     """
 
+    #: Planes of one stack are ranked by the raw operator: no calibrated threshold is needed.
+    calibration_free: ClassVar[bool] = True
+
     sample_id: str
     z_um: np.ndarray
     focus_z_um: float
