@@ -15,7 +15,7 @@ from mmdf_bench.checkpoints import load_checkpoint
 from mmdf_bench.errors import CheckpointError
 from mmdf_bench.methods.deblur_cnn import DenoisingAutoencoderDeblur, SRCNNDeblur
 from mmdf_bench.settings import CACHE_VARIABLE
-from mmdf_bench.ship import TOLERANCE, output_difference, raw_output
+from mmdf_bench.ship import COMMAND, TOLERANCE, default_trainable_methods, output_difference, raw_output
 from mmdf_bench.tasks import get_task
 from mmdf_bench.tasks.deblur import DeblurSample
 from mmdf_bench.training import checkpoint_path, fit_or_load
@@ -181,3 +181,27 @@ def test_default_run_models_exclude_the_unshippable_yang_networks():
     names = {name for _, name in default_trainable_methods()}
     assert {"fusegan-u", "mmdf-focus", "srcnn", "deblurgan-upgraded"} <= names
     assert not names & {"yang", "yang-synthetic", "fusegan", "fusegan-s", "fusegan-u-focusmask"}
+
+
+@pytest.mark.parametrize("task_name, name", default_trainable_methods())
+def test_every_default_run_model_ships_under_the_key_the_code_computes_now(task_name, name, tmp_path, monkeypatch):
+    """A change to a profile, a network or a dataset version must come with newly shipped checkpoints
+    (``python -m mmdf_bench.ship``); otherwise the first run silently trains again."""
+    from mmdf_bench import registry
+    from mmdf_bench.components import build_method
+    from mmdf_bench.data.base import split_ids
+    from mmdf_bench.tasks import get_task
+    from mmdf_bench.training import checkpoint_path
+    from mmdf_bench.tuning import SplitSamples, accepts_validation
+
+    monkeypatch.setenv("MMDF_BENCH_CACHE", str(tmp_path))  # nothing cached: only shipped files can match
+    method = build_method(name, profile="cpu")
+    dataset = registry.datasets.create(get_task(task_name).default_datasets[0])
+    validation = SplitSamples(dataset, split_ids(dataset, "validation"), split="validation",
+                              forbidden=split_ids(dataset, "test"))
+    key_validation = validation if len(validation) and accepts_validation(method) else None
+    found = shipped.find_shipped(checkpoint_path(method, name, dataset, seed=0, validation_samples=key_validation))
+    assert found is not None, f"{name}: no shipped checkpoint for the current configuration; run {COMMAND}"
+    state, record = shipped.load_shipped(found, method_name=name, profile="cpu")  # verifies its sha256
+    assert record["config"] == json.loads(json.dumps(method.config(), default=str))
+    method.load_state_dict(state)
