@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from mmdf_bench.family_gain import TOO_FEW, minimum_groups
 from mmdf_bench.ranking import MIN_COVERAGE
 
 __all__ = ["to_markdown"]
@@ -262,7 +263,10 @@ def _family_section(leaderboard, datasets, percent):
     parts = [f"## Deep vs classical\n\nThe best ranked deep method against the best ranked classical one "
              f"given the same information (upper bounds and methods given an oracle input such as the "
              f"exact PSF excluded): paired difference `deep - classical` on the samples both scored, "
-             f"with its {percent} bootstrap CI over specimens; the verdict follows the CI.\n"]
+             f"with its {percent} bootstrap CI over specimens; the verdict follows the CI when the samples "
+             f"come from at least {minimum_groups(leaderboard.confidence)} specimens, and is *{TOO_FEW}* "
+             f"below that (k specimens that all agree give an exact sign-flip p-value of 2 x 0.5^k at best, "
+             f"too large for a {percent} verdict).\n"]
     for dataset in datasets:
         block = verdicts[verdicts["dataset"] == dataset]
         if not len(block):

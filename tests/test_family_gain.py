@@ -83,3 +83,19 @@ def test_no_verdict_without_both_families():
                                                                  BalancedAccuracy.aggregate)},
                               n_resamples=199)
     assert board.family_gains.empty and "Deep vs classical" not in to_markdown(board)
+
+
+def test_fewer_specimens_than_a_verdict_needs_say_so():
+    # the same clear gain of net-a over op-a, on 5 specimens: every one agrees, yet an exact sign-flip
+    # test cannot go below p = 2 / 2**5 = 0.0625, so no 95% verdict is given; on 6 it is
+    scores = _scores()
+    scores = scores[scores["metric"] == "psnr"]
+    five = scores[scores["group"] != "field-5"]
+    verdicts = {}
+    for name, frame in (("five", five), ("six", scores)):
+        board = build_leaderboard(frame, metrics=METRICS, methods=METHODS, n_resamples=999)
+        verdicts[name] = board.family_gains.set_index("metric").loc["psnr"]
+    assert verdicts["six"]["verdict"] == "deep better"
+    assert verdicts["five"]["verdict"] == "too few specimens" and verdicts["five"]["n_groups"] == 5
+    assert verdicts["five"]["ci_low"] > 0.9  # the interval is still reported
+    assert "too few specimens* below that" in to_markdown(board)
