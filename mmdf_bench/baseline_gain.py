@@ -14,6 +14,7 @@ import math
 
 import pandas as pd
 
+from mmdf_bench.enough_specimens import enough_groups
 from mmdf_bench.stats import paired_difference
 
 GAIN_COLUMNS = ("dataset", "metric", "method", "baseline", "n", "n_groups", "gain", "ci_low", "ci_high",
@@ -42,7 +43,8 @@ def gains_over_baseline(scores, *, baseline, metrics, higher_is_better, confiden
     -------
     gains : pandas.DataFrame
         Columns `GAIN_COLUMNS`. ``gain`` is ``method - baseline`` (in the
-        metric's units); ``significant`` is True when the interval excludes 0;
+        metric's units); ``significant`` is True when the interval excludes 0
+        and the samples come from enough specimens (`mmdf_bench.enough_specimens`);
         ``better`` is True when it lies wholly on the metric's better side.
     """
     wanted = scores[scores["metric"].isin(list(metrics)) & pd.to_numeric(scores["value"]).notna()]
@@ -62,7 +64,8 @@ def gains_over_baseline(scores, *, baseline, metrics, higher_is_better, confiden
                 continue
             result = paired_difference(shared[method], shared[baseline], groups=groups[shared.index],
                                        confidence=confidence, n_resamples=n_resamples, seed=seed)
-            significant = not result.contains(0.0) and math.isfinite(result.low)
+            significant = (enough_groups(result.n, confidence) and not result.contains(0.0)
+                           and math.isfinite(result.low))
             better = significant and (result.low > 0 if higher else result.high < 0)
             records.append({"dataset": dataset, "metric": metric, "method": method, "baseline": baseline,
                              "n": len(shared), "n_groups": result.n, "gain": result.estimate,

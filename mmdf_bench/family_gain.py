@@ -10,18 +10,9 @@ otherwise pit a blind network against a filter told the blur. They are
 compared by the paired bootstrap of their difference on the samples both
 scored, resampling whole groups (specimens). The interval, not the two
 means, decides: *deep better* or *classical better* when it excludes 0 on
-that side, *no difference* otherwise; and *too few specimens* when there are
-fewer groups than `minimum_groups`: with G specimens that all agree, an exact
-two-sided sign-flip test of the specimen-level differences cannot go below
-p = 2 * 0.5**G, so fewer than 6 specimens cannot support a 95 % verdict
-whatever the bootstrap says (with so few groups its percentile interval is
-also known to be too narrow [1]_). The interval is still reported.
-
-References
-----------
-.. [1] A. C. Cameron, J. B. Gelbach and D. L. Miller, "Bootstrap-based
-       improvements for inference with clustered errors", Review of
-       Economics and Statistics 90(3), 414-427, 2008.
+that side, *no difference* otherwise, and *too few specimens* when the
+samples come from fewer specimens than any verdict needs
+(`mmdf_bench.enough_specimens`); the interval is still reported.
 
 Which family a method belongs to: its class attribute ``family``
 (``"deep"`` or ``"classical"``) when it sets one, as third-party methods
@@ -35,33 +26,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from mmdf_bench.enough_specimens import TOO_FEW, enough_groups
 from mmdf_bench.stats import paired_difference, paired_statistic_difference
 
-__all__ = ["FAMILIES", "FAMILY_GAIN_COLUMNS", "TOO_FEW", "deep_vs_classical", "method_family", "minimum_groups"]
+__all__ = ["FAMILIES", "FAMILY_GAIN_COLUMNS", "deep_vs_classical", "method_family"]
 
 FAMILIES = ("classical", "deep")
 FAMILY_GAIN_COLUMNS = ("dataset", "metric", "deep", "classical", "deep_value", "classical_value", "n",
                        "n_groups", "gain", "ci_low", "ci_high", "ci_method", "verdict")
 _MODULES = {"mmdf_bench.methods.": "deep", "mmdf_bench.baselines.": "classical"}
-TOO_FEW = "too few specimens"
-
-
-def minimum_groups(confidence=0.95):
-    """The fewest specimens with which a verdict at `confidence` is possible at all.
-
-    With G specimens whose differences all have the same sign, the exact
-    two-sided sign-flip p-value is ``2 * 0.5**G``; it must not exceed
-    ``1 - confidence``.
-
-    Examples
-    --------
-    >>> minimum_groups(0.95), minimum_groups(0.99)
-    (6, 8)
-    """
-    groups = 1
-    while 2 * 0.5 ** groups > 1 - confidence:
-        groups += 1
-    return groups
 
 
 def method_family(record):
@@ -160,7 +133,7 @@ def deep_vs_classical(frame, rows, *, methods, higher_is_better, aggregators=Non
                                          groups=groups.reindex(shared.index).to_numpy(), **options)
         higher = bool(higher_is_better.get(metric, True))
         verdict = "no difference"
-        if interval.n < minimum_groups(confidence):
+        if not enough_groups(interval.n, confidence):
             verdict = TOO_FEW
         elif math.isfinite(interval.low) and not interval.contains(0.0):
             deep_wins = interval.low > 0 if higher else interval.high < 0

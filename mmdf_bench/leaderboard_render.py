@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from mmdf_bench.family_gain import TOO_FEW, minimum_groups
+from mmdf_bench.enough_specimens import TOO_FEW, enough_groups, floor_sentence
 from mmdf_bench.ranking import MIN_COVERAGE
 
 __all__ = ["to_markdown"]
@@ -239,11 +239,14 @@ def _gains_section(leaderboard, datasets, percent):
         return ""
     baseline = gains["baseline"].iloc[0]
     parts = [f"## Gain over `{baseline}`\n\nPaired difference `method - {baseline}` on the same samples, "
-             f"with its {percent} bootstrap CI over specimens; *better* / *worse* when the CI excludes 0.\n"]
+             f"with its {percent} bootstrap CI over specimens; *better* / *worse* when the CI excludes 0, but "
+             f"{floor_sentence(leaderboard.confidence)}.\n"]
     for dataset, block in gains.groupby("dataset", sort=True):
         table = []
         for _, row in block.iterrows():
             verdict = "better" if row["better"] else ("worse" if row["significant"] else "no difference")
+            if not enough_groups(row["n_groups"], leaderboard.confidence):
+                verdict = TOO_FEW
             decimals = 2 if abs(row["gain"]) >= 0.1 else 4
             table.append([_escape(row["method"]), _escape(row["metric"]),
                           f"{row['gain']:+.{decimals}f} [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]",
@@ -263,10 +266,8 @@ def _family_section(leaderboard, datasets, percent):
     parts = [f"## Deep vs classical\n\nThe best ranked deep method against the best ranked classical one "
              f"given the same information (upper bounds and methods given an oracle input such as the "
              f"exact PSF excluded): paired difference `deep - classical` on the samples both scored, "
-             f"with its {percent} bootstrap CI over specimens; the verdict follows the CI when the samples "
-             f"come from at least {minimum_groups(leaderboard.confidence)} specimens, and is *{TOO_FEW}* "
-             f"below that (k specimens that all agree give an exact sign-flip p-value of 2 x 0.5^k at best, "
-             f"too large for a {percent} verdict).\n"]
+             f"with its {percent} bootstrap CI over specimens; the verdict follows the CI, but "
+             f"{floor_sentence(leaderboard.confidence)}.\n"]
     for dataset in datasets:
         block = verdicts[verdicts["dataset"] == dataset]
         if not len(block):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mmdf_bench.enough_specimens import enough_groups, minimum_groups
 from mmdf_bench.leaderboard_render import _decimals
 
 __all__ = ["did_not_run", "short_reason", "to_terminal"]
@@ -207,6 +208,13 @@ def _dataset_lines(leaderboard, dataset, width):
     if tied:
         lines.append(_fit(f"† not distinguishable from rank 1 (paired {percent} CI of the "
                           "difference contains 0)", width))
+    gains = leaderboard.gains
+    gains = gains[gains["dataset"] == dataset] if len(gains) else gains
+    if len(gains) and not enough_groups(gains["n_groups"].max(), leaderboard.confidence):
+        # no row says better or worse: say why, or a clear gain with no status puzzles the reader
+        lines.append(_fit(f"{int(gains['n_groups'].max())} specimens: too few for a better/worse verdict "
+                          f"(at least {minimum_groups(leaderboard.confidence)} needed; see leaderboard.md)",
+                          width))
     unloaded = failures.loc[failures["stage"] == "load", "sample_id"].nunique()
     if unloaded:  # no method's row shows them
         lines.append(_fit(f"{unloaded} sample{'s' if unloaded != 1 else ''} could not be read: "

@@ -44,8 +44,8 @@ def test_gain_is_the_paired_difference_with_its_direction(scores):
 
 
 def test_lower_is_better_metrics_count_a_drop_as_better():
-    errors = long_scores({"identity": np.full(10, 0.2) + np.arange(10) * 0.01,
-                          "restorer": np.full(10, 0.1) + np.arange(10) * 0.01}, metric="mae")
+    errors = long_scores({"identity": np.full(12, 0.2) + np.arange(12) * 0.01,
+                          "restorer": np.full(12, 0.1) + np.arange(12) * 0.01}, metric="mae")
     [row] = gains_over_baseline(errors, baseline="identity", metrics=["mae"], higher_is_better={"mae": False},
                                 n_resamples=999).to_dict("records")
     assert row["gain"] == pytest.approx(-0.1) and row["better"]
@@ -75,3 +75,14 @@ def test_leaderboard_shows_the_gain_section(scores):
     assert line.rstrip(" |").endswith("24 (12)")  # samples and their groups
     assert "no difference" in next(line for line in text.splitlines() if line.startswith("| same"))
     assert "Gain over" not in to_markdown(build_leaderboard(scores, metrics=METRICS, n_resamples=999))
+
+
+def test_five_specimens_are_too_few_for_better_or_worse():
+    # the same drop on every sample: on 5 specimens it is not a verdict, on 6 it is
+    for samples, verdict in ((10, False), (12, True)):
+        errors = long_scores({"identity": np.full(samples, 0.2), "restorer": np.full(samples, 0.1)
+                              + np.arange(samples) * 1e-3}, metric="mae")
+        [row] = gains_over_baseline(errors, baseline="identity", metrics=["mae"],
+                                    higher_is_better={"mae": False}, n_resamples=999).to_dict("records")
+        assert row["n_groups"] == samples // 2 and row["ci_high"] < 0
+        assert row["significant"] is verdict and row["better"] is verdict

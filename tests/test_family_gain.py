@@ -98,4 +98,4 @@ def test_fewer_specimens_than_a_verdict_needs_say_so():
     assert verdicts["six"]["verdict"] == "deep better"
     assert verdicts["five"]["verdict"] == "too few specimens" and verdicts["five"]["n_groups"] == 5
     assert verdicts["five"]["ci_low"] > 0.9  # the interval is still reported
-    assert "too few specimens* below that" in to_markdown(board)
+    assert "reads *too few specimens* below that" in to_markdown(board)

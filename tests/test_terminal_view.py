@@ -17,22 +17,22 @@ from mmdf_bench.weights import WeightFile, resolve_weights
 LONG_NAME = "a-rather-long-method-name"
 
 
-def _toy_leaderboard():
-    """Six samples of three specimens: `good` beats `base`, `bad` loses, `spotty` misses two."""
+def _toy_leaderboard(samples=12):
+    """Two samples per specimen: `good` beats `base`, `bad` loses, `spotty` misses the last two."""
     rng = np.random.default_rng(0)
     rows = []
-    for index in range(6):
+    for index in range(samples):
         noise = rng.normal(0, 0.01)
-        for method, value in (("base", 0.80), ("good", 0.90), (LONG_NAME, 0.8995), ("bad", 0.70),
+        for method, value in (("base", 0.80), ("good", 0.90), (LONG_NAME, 0.8985), ("bad", 0.70),
                               ("spotty", 0.85), ("oracle", 0.99)):
-            if method == "spotty" and index >= 4:
+            if method == "spotty" and index >= samples - 2:
                 continue
             rows.append({"dataset": "toy", "method": method, "sample_id": f"s{index}",
                          "group": f"g{index // 2}", "metric": "score",
                          "value": value + noise + rng.normal(0, 0.002)})
     failures = pd.DataFrame([
         {"dataset": "toy", "method": "spotty", "sample_id": f"s{index}", "stage": "predict",
-         "error": "RuntimeError: boom"} for index in (4, 5)] + [
+         "error": "RuntimeError: boom"} for index in (samples - 2, samples - 1)] + [
         {"dataset": "other", "method": None, "sample_id": None, "stage": "dataset",
          "error": "other: data folder not found: /nowhere"}])
     metrics = {"score": {"higher_is_better": True, "available": True, "summary": "a score"},
@@ -58,11 +58,12 @@ def test_the_compact_view_fits_100_columns_and_says_what_each_row_is():
     assert any(line.startswith("† not distinguishable from rank 1") for line in lines)
     assert "baseline" in table["base"]
     assert "worse than base" in table["bad"] and table["bad"].split()[0] == "5"
-    assert "incomplete (4 of 6)" in table["spotty"]  # said first: the column may be cut
+    assert "incomplete (10 of 12)" in table["spotty"]  # said first: the column may be cut
     assert "did not run" in table["pretrained"]
     assert table["oracle"].split()[0] == "–" and "upper bound, not ranked" in table["oracle"]
     assert lines.index(table["oracle"]) < lines.index(table["good"])  # as in leaderboard.md
-    assert "toy: ranked by score on the 4 of 6 samples every ranked method scored" in lines
+    assert "toy: ranked by score on the 10 of 12 samples every ranked method scored" in lines
+    assert not any("too few" in line for line in lines)
     # statuses need the room: the gains lose their intervals, kept when the width allows
     gain = table["good"].split()[5]
     assert re.fullmatch(r"\+0\.\d+", gain) and "[+0." not in text
@@ -74,6 +75,13 @@ def test_the_compact_view_fits_100_columns_and_says_what_each_row_is():
     assert "  dataset other: data folder not found: /nowhere" in lines
     assert "other: no scores (see below)" in lines
     assert lines[-1] == "All metrics, subsets, failures and full reasons: runs/x/leaderboard.md"
+
+
+def test_three_specimens_give_no_better_or_worse_and_say_why():
+    text = to_terminal(_toy_leaderboard(samples=6), width=130)
+    rows = [line for line in text.splitlines() if line.split()[1:2] in (["good"], ["bad"])]
+    assert len(rows) == 2 and not any("than base" in line for line in rows)
+    assert "3 specimens: too few for a better/worse verdict (at least 6 needed; see leaderboard.md)" in text
 
 
 def test_short_reason_keeps_the_gist_of_a_missing_weights_message(tmp_path, monkeypatch):
