@@ -156,6 +156,21 @@ def checkpoint_path(method, method_name, dataset, *, seed, validation_samples=No
             / f"{dataset_key}-{config_hash(method, seed=seed)}{validation}.pt")
 
 
+def _loaded_choices(method, recorded):
+    """The choices recorded with a checkpoint, plus the one its configuration carries.
+
+    Where the profile itself was chosen (``fitted_choices["profile"]``, e.g.
+    FuseGAN's cpu profile, chosen on validation) is a fact of the
+    configuration, which the checkpoint key fixes: it holds for a loaded
+    model as for one trained now, whenever the checkpoint was written.
+    """
+    choices = dict(recorded.get("choices") or {})
+    profile = dict(getattr(method, "fitted_choices", None) or {}).get("profile")
+    if profile:
+        choices.setdefault("profile", str(profile))
+    return choices
+
+
 def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=False,
                 validation_samples=None):
     """Load the cached checkpoint of `method`, or train it and cache the result.
@@ -189,13 +204,13 @@ def fit_or_load(method, method_name, dataset, train_samples, *, seed=0, retrain=
         state, recorded = load_checkpoint(path, method_name=method_name, profile=method.profile)
         method.load_state_dict(state)
         return TrainingRecord(str(path), True, 0.0, method.profile, recorded.get("splits"),
-                              recorded.get("choices"))
+                              _loaded_choices(method, recorded))
     shipped = None if retrain else find_shipped(path)
     if shipped is not None:  # the same model, trained once and installed with the package
         state, recorded = load_shipped(shipped, method_name=method_name, profile=method.profile)
         method.load_state_dict(state)
         return TrainingRecord(str(shipped), True, 0.0, method.profile, recorded.get("splits"),
-                              recorded.get("choices"),
+                              _loaded_choices(method, recorded),
                               {key: recorded.get(key) for key in ("sha256", "precision", "trained_seconds")})
     if len(train_samples) == 0:
         raise InvalidInputError(

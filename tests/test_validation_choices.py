@@ -105,3 +105,12 @@ def test_the_fusegan_cpu_profile_is_what_validation_chose():
     assert registry.create_method("fusegan-u", profile="cpu").fitted_choices["profile"] == "validation"
     assert "profile" not in registry.create_method("fusegan-u", profile="cpu", crop=64).fitted_choices
     assert "profile" not in registry.create_method("fusegan-u", profile="smoke").fitted_choices
+
+
+def test_a_loaded_fusegan_says_its_profile_was_chosen_on_validation(tmp_path, monkeypatch):
+    # the shipped checkpoint was written before the profile cited its evidence; the manifest still says it
+    monkeypatch.setenv("MMDF_BENCH_CACHE", str(tmp_path))
+    method = registry.create_method("fusegan-u", profile="cpu")
+    record = fit_or_load_on(method, "fusegan-u", SyntheticBrightfieldFusion())
+    assert record.cached and record.choices["profile"] == "validation"
+    assert record.choices["weights"] == "train" and record.choices["epoch"] == "validation"
