@@ -14,6 +14,9 @@ difference is
   the better side;
 * **unchanged** otherwise.
 
+Samples of a single specimen give no interval; the difference on them (the
+point estimate) is then judged against the tolerance in the same way.
+
 A (dataset, method, metric) the base run scored and the new run did not
 (``missing``), or scored on fewer samples (``lost samples``), also fails the
 check: a method that stops producing results is a regression too. Runs whose
@@ -187,11 +190,15 @@ def _wide(block, components):
 
 
 def _status(interval, higher_is_better, tolerance):
-    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
-        return "unresolved"
+    low, high = interval.low, interval.high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        # one specimen gives no interval, but the difference on its samples is still known:
+        # judged on it, a change beyond the tolerance is not waved through as "unresolved"
+        if not math.isfinite(interval.estimate):
+            return "unresolved"
+        low = high = interval.estimate
     # Express the interval as a change for the better (positive) or worse.
-    low, high = ((interval.low, interval.high) if higher_is_better
-                 else (-interval.high, -interval.low))
+    low, high = (low, high) if higher_is_better else (-high, -low)
     if high < -tolerance:
         return "regression"
     if low > tolerance:

@@ -142,6 +142,7 @@ def to_markdown(comparison, *, changes_only=False):
         f"Differences are NEW − BASE over the samples both runs scored, with {percent} paired "
         "BCa bootstrap intervals (specimens resampled together). ↑ higher is better, "
         "↓ lower is better. A regression is an interval wholly beyond the tolerance on the "
-        "worse side, an improvement one wholly beyond it on the better side. Missing results "
+        "worse side, an improvement one wholly beyond it on the better side; samples of a "
+        "single specimen have no interval and are judged on their difference. Missing results "
         "and lost samples (failures in the new run) also fail the check.\n")
     return "\n".join(parts)

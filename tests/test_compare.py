@@ -145,6 +145,22 @@ def test_tolerance_decides_on_a_known_difference(runs, tmp_path):
     assert compare_runs(runs["base"], edited, tolerances=["*=2%"], n_resamples=99).ok
 
 
+def test_one_specimen_is_judged_on_its_difference(runs, tmp_path):
+    # every sample of one specimen: no bootstrap interval, yet a darker method is still a regression
+    made = {}
+    for name in ("base", "worse"):
+        made[name] = _copy(runs[name], tmp_path / name)
+        for table in ("samples.csv", "scores.csv"):
+            frame = pd.read_csv(made[name] / table, dtype={"sample_id": str, "group": str})
+            frame["group"] = "one-specimen"
+            frame.to_csv(made[name] / table, index=False)
+    comparison = compare_runs(made["base"], made["worse"], n_resamples=999)
+    row = _row(comparison, DIMMED, "psnr")
+    assert np.isnan(row["ci_low"]) and row["difference"] < 0
+    assert row["status"] == "regression" and not comparison.ok
+    assert _row(comparison, "average", "psnr")["status"] == "unchanged"
+
+
 def test_a_large_tolerance_lets_the_worse_run_pass(runs):
     comparison = compare_runs(runs["base"], runs["worse"], n_resamples=999,
                               tolerances={"psnr": Tolerance(50.0), "ssim": Tolerance(1.0),
