@@ -4,10 +4,10 @@ A verdict (*better*, *worse*, *deep better*, ...) claims that a difference
 would hold on new specimens. With G specimens whose paired differences all
 have the same sign, the exact two-sided sign-flip test of the
 specimen-level differences gives p = 2 * 0.5**G at best: below 6 specimens
-no data can reach p <= 0.05, however consistent. The group bootstrap says
-otherwise with so few groups only because its percentile interval is then
-too narrow [1]_. Below `minimum_groups` a verdict therefore reads
-`TOO_FEW`; the interval is still reported.
+no data can reach p <= 0.05, however consistent. With so few groups the
+bootstrap interval is known to be too narrow [1]_, so an interval that
+excludes 0 is not evidence enough. Below `minimum_groups` a verdict
+therefore reads `TOO_FEW`; the interval is still reported.
 
 References
 ----------
@@ -16,7 +16,7 @@ References
        Economics and Statistics 90(3), 414-427, 2008.
 """
 
-__all__ = ["TOO_FEW", "enough_groups", "minimum_groups"]
+__all__ = ["TOO_FEW", "enough_groups", "floor_sentence", "minimum_groups"]
 
 #: The verdict of a comparison on too few specimens.
 TOO_FEW = "too few specimens"
